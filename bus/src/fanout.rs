@@ -1,0 +1,36 @@
+//! Turns a `tokio::sync::broadcast` receiver into the `BoxStream` the [`Bus`](crate::Bus) port
+//! hands out. Both implementations fan events out to local subscribers through a broadcast
+//! channel, so the "what happens to a slow subscriber" policy lives here, once.
+//!
+//! The policy: a broadcast channel never blocks the sender. When a subscriber falls more than the
+//! channel's capacity behind, its next `recv` reports `Lagged(n)` and resumes at the oldest event
+//! still buffered. We log the loss and keep streaming — bus events are notifications, and the
+//! client behind that subscriber resyncs from the database. The stream ends only when every
+//! sender is gone, i.e. the bus itself was dropped.
+
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use switchboard_core::bus::BusEvent;
+
+/// A stream of every event sent on `rx`'s channel from now on, skipping over lag.
+/// `backend` only labels the warning.
+pub(crate) fn subscriber_stream(
+    rx: broadcast::Receiver<BusEvent>,
+    backend: &'static str,
+) -> BoxStream<'static, BusEvent> {
+    stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) => return Some((event, rx)),
+                Err(RecvError::Lagged(missed)) => {
+                    // The publisher already moved on; the missed events are gone for this
+                    // subscriber only. Carry on with the oldest one still buffered.
+                    tracing::warn!(backend, missed, "bus subscriber lagged; skipped events");
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .boxed()
+}

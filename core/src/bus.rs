@@ -1,0 +1,44 @@
+//! The `Bus` port: how nodes tell each other what happened. A single node uses the in-process
+//! implementation; several nodes share Redis. The bus carries *notifications*, never the truth:
+//! every event names rows already committed to the database, so a lost event costs latency (a
+//! client resyncs from its last seen id), never data.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::*;
+
+/// Something committed that connected clients on any node may need to hear about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BusEvent {
+    /// A message was stored in a conversation (either direction). `payload` is the message as
+    /// clients see it; `assignee_id` is the agent holding the conversation when it was stored.
+    MessageCreated { tenant_id: TenantId, conversation_id: ConversationId, assignee_id: Option<UserId>, payload: serde_json::Value },
+    /// A conversation changed (state, assignee, ...). `payload` is the conversation.
+    ConversationUpdated { tenant_id: TenantId, conversation_id: ConversationId, assignee_id: Option<UserId>, previous_assignee_id: Option<UserId>, payload: serde_json::Value },
+    /// An agent's status or load changed.
+    AgentUpdated { tenant_id: TenantId, user_id: UserId, payload: serde_json::Value },
+    /// Capacity may have freed or work arrived for a tenant: some node should try dispatching.
+    DispatchNeeded { tenant_id: TenantId },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("bus unavailable: {0}")]
+pub struct BusError(pub String);
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+    /// Delivers the event to every subscriber on every node, this one included.
+    async fn publish(&self, event: &BusEvent) -> Result<(), BusError>;
+    /// A stream of every event published after the call. Each node subscribes once at start.
+    async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, BusError>;
+    async fn ping(&self) -> Result<(), BusError>;
+    /// Records that `user` has a live connection `conn_id` for the next `ttl_ms` (presence
+    /// across nodes; a node refreshes it on heartbeats, so a crashed node's entries expire).
+    async fn touch_presence(&self, user: UserId, conn_id: &str, ttl_ms: u64) -> Result<(), BusError>;
+    async fn drop_presence(&self, user: UserId, conn_id: &str) -> Result<(), BusError>;
+    async fn presence_count(&self, user: UserId) -> Result<usize, BusError>;
+}

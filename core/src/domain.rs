@@ -1,0 +1,465 @@
+//! The domain model: plain data types shared by storage, server and adapters, and the rules for
+//! which conversation state changes are legal. Nothing here touches IO.
+
+use crate::ids::*;
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Declares a string-backed enum with `as_str`/`parse` so the same spelling is used in SQL
+/// columns, JSON and Socket.IO payloads.
+macro_rules! string_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+            /// Parses the stored / wire spelling; `None` for anything else.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// What a user may do. Admins configure the tenant, supervisors watch and steer queues,
+    /// agents handle conversations.
+    Role { Admin => "admin", Supervisor => "supervisor", Agent => "agent" }
+);
+
+impl Role {
+    /// Supervisors and admins may see every conversation of their tenant.
+    pub fn sees_all_conversations(self) -> bool {
+        matches!(self, Role::Admin | Role::Supervisor)
+    }
+}
+
+string_enum!(
+    /// The kind of channel an inbox speaks. `web` (our widget) and `api` (a business system
+    /// posting messages) need no third-party platform.
+    ChannelKind {
+        Web => "web", Api => "api", Telegram => "telegram", Whatsapp => "whatsapp",
+        Messenger => "messenger", Instagram => "instagram", Line => "line", Wechat => "wechat",
+    }
+);
+
+string_enum!(
+    /// An agent's availability as chosen by the agent (or forced by a supervisor).
+    AgentStatus { Available => "available", Away => "away", Offline => "offline" }
+);
+
+string_enum!(
+    /// The unified conversation record's state (seed 001's init / conn / close, refined).
+    ConversationState {
+        Bot => "bot", Queued => "queued", Offered => "offered", Assigned => "assigned",
+        WaitingOnCustomer => "waiting_on_customer", Resolved => "resolved",
+        Closed => "closed", Abandoned => "abandoned",
+    }
+);
+
+impl ConversationState {
+    /// Open conversations occupy the (inbox, contact) slot; a new message from the same contact
+    /// lands in the open one instead of starting another.
+    pub fn is_open(self) -> bool {
+        !matches!(self, ConversationState::Resolved | ConversationState::Closed | ConversationState::Abandoned)
+    }
+
+    /// States in which the conversation holds one unit of its assignee's capacity.
+    pub fn holds_agent_slot(self) -> bool {
+        matches!(self, ConversationState::Assigned | ConversationState::WaitingOnCustomer)
+    }
+
+    /// The legal transitions. Anything else is refused with `InvalidState`.
+    pub fn can_become(self, next: ConversationState) -> bool {
+        use ConversationState::*;
+        matches!(
+            (self, next),
+            (Bot, Queued | Resolved | Closed | Abandoned)
+                | (Queued, Offered | Assigned | Resolved | Closed | Abandoned)
+                | (Offered, Queued | Assigned | Closed | Abandoned)
+                | (Assigned, Queued | WaitingOnCustomer | Resolved | Closed | Abandoned)
+                | (WaitingOnCustomer, Assigned | Queued | Resolved | Closed | Abandoned)
+        )
+    }
+}
+
+string_enum!(
+    /// Why a conversation ended (seed 001's `close_type`, in words instead of digits).
+    CloseReason {
+        Resolved => "resolved", NoResponse => "no_response", CustomerLeft => "customer_left",
+        Spam => "spam", Duplicate => "duplicate", Transferred => "transferred",
+        SystemTimeout => "system_timeout", Other => "other",
+    }
+);
+
+string_enum!(MessageDirection { Inbound => "inbound", Outbound => "outbound" });
+
+string_enum!(
+    /// Who wrote a message.
+    SenderKind { Contact => "contact", Agent => "agent", Bot => "bot", System => "system" }
+);
+
+string_enum!(
+    /// Where an outbound message is on its way to the customer.
+    DeliveryStatus {
+        Pending => "pending", Sent => "sent", Delivered => "delivered", Read => "read", Failed => "failed",
+    }
+);
+
+string_enum!(
+    /// An outbox entry is pending until delivered, or dead after the retry budget is spent.
+    OutboxStatus { Pending => "pending", Delivered => "delivered", Dead => "dead" }
+);
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    /// URL-safe unique name used at login to pick the tenant.
+    pub slug: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// Never serialized to clients.
+    #[serde(skip_serializing, default)]
+    pub password_hash: String,
+    pub status: AgentStatus,
+    /// How many conversations this agent may hold at once.
+    pub capacity: i64,
+    /// How many conversations this agent holds now. Maintained atomically with assignment.
+    pub active_load: i64,
+    pub last_assigned_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub capacity: i64,
+}
+
+/// Fields an admin may change on a user; `None` leaves the field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub capacity: Option<i64>,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: UserId,
+    pub tenant_id: TenantId,
+    pub expires_at: Millis,
+}
+
+/// A long-lived token a business system uses against the REST API.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Team {
+    pub id: TeamId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Inbox {
+    pub id: InboxId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub kind: ChannelKind,
+    /// Channel settings visible to admins (e.g. the API channel's `webhook_url`).
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Channel secrets (platform tokens, signing secrets). Never serialized to clients.
+    #[serde(skip_serializing, default)]
+    pub secrets: Value,
+    /// When set, agents see customer identifiers masked (seed 001's privacy rule).
+    pub mask_identifiers: bool,
+    /// The team whose queue new conversations of this inbox join.
+    pub team_id: Option<TeamId>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInbox {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub settings: Value,
+    pub secrets: Value,
+    pub mask_identifiers: bool,
+    pub team_id: Option<TeamId>,
+    /// SHA-256 (hex) of the inbox's ingestion token, for channels that authenticate by token.
+    pub token_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InboxPatch {
+    pub name: Option<String>,
+    pub settings: Option<Value>,
+    pub secrets: Option<Value>,
+    pub mask_identifiers: Option<bool>,
+    pub team_id: Option<Option<TeamId>>,
+    pub token_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Contact {
+    pub id: ContactId,
+    pub tenant_id: TenantId,
+    pub name: Option<String>,
+    pub created_at: Millis,
+}
+
+/// A contact as known on one inbox: the platform's id for them (a phone number, a chat id, a
+/// widget session id).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactIdentity {
+    pub contact_id: ContactId,
+    pub inbox_id: InboxId,
+    pub external_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub tenant_id: TenantId,
+    pub inbox_id: InboxId,
+    pub contact_id: ContactId,
+    pub state: ConversationState,
+    /// 1 (lowest) to 5 (highest).
+    pub priority: i64,
+    pub team_id: Option<TeamId>,
+    pub assignee_id: Option<UserId>,
+    pub created_at: Millis,
+    pub queued_at: Option<Millis>,
+    pub assigned_at: Option<Millis>,
+    pub first_agent_reply_at: Option<Millis>,
+    pub closed_at: Option<Millis>,
+    pub close_reason: Option<CloseReason>,
+    /// Free JSON a business application attaches (seed 001's `biz_data`).
+    #[schema(value_type = Object)]
+    pub biz_data: Value,
+    pub updated_at: Millis,
+}
+
+/// An attachment reference. The media store (a later issue) fills `url`; until then messages
+/// carry whatever the channel sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    pub kind: String,
+    pub url: Option<String>,
+    pub name: Option<String>,
+    pub mime: Option<String>,
+    pub size: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub inbox_id: InboxId,
+    pub direction: MessageDirection,
+    pub sender_kind: SenderKind,
+    /// The agent who wrote an outbound message.
+    pub sender_user_id: Option<UserId>,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    /// The platform's id: the dedupe key for inbound messages.
+    pub platform_message_id: Option<String>,
+    /// The sending client's own id for an outbound message, so a resend after a reconnect is
+    /// stored once.
+    pub client_message_id: Option<String>,
+    pub status: DeliveryStatus,
+    pub created_at: Millis,
+}
+
+/// A customer message as a channel hands it to ingestion.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub tenant_id: TenantId,
+    pub inbox_id: InboxId,
+    /// The platform's id for the customer (phone, chat id, widget session id).
+    pub contact_external_id: String,
+    pub contact_name: Option<String>,
+    /// The dedupe key: the same id on the same inbox is stored once.
+    pub platform_message_id: String,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub now: Millis,
+}
+
+/// What ingestion did with an inbound message.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    pub conversation: Conversation,
+    pub message: Message,
+    /// False when the platform message id was already stored (a redelivery).
+    pub message_created: bool,
+    /// True when this message opened a new conversation (which then needs routing).
+    pub conversation_created: bool,
+}
+
+/// An agent's (or bot's) reply as handed to storage.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub sender_kind: SenderKind,
+    pub sender_user_id: Option<UserId>,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub client_message_id: Option<String>,
+    /// When set, an outbox entry with this payload is committed in the same transaction.
+    pub outbox: Option<NewOutbox>,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    /// Which delivery mechanism handles it, e.g. `api_webhook`.
+    pub kind: String,
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplyOutcome {
+    pub message: Message,
+    pub outbox: Option<OutboxEntry>,
+    /// False when `client_message_id` was already stored (a resend).
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OutboxEntry {
+    pub id: OutboxId,
+    pub tenant_id: TenantId,
+    pub inbox_id: InboxId,
+    pub message_id: Option<MessageId>,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub status: OutboxStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// One step in a conversation's life, kept for reports and audits.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConversationEvent {
+    pub conversation_id: ConversationId,
+    /// `created`, `queued`, `assigned`, `resolved`, ...
+    pub kind: String,
+    pub actor_user_id: Option<UserId>,
+    pub detail: Option<String>,
+    pub created_at: Millis,
+}
+
+/// Filters for listing conversations.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub state: Option<ConversationState>,
+    pub assignee_id: Option<UserId>,
+    pub inbox_id: Option<InboxId>,
+    /// Only open conversations (any state for which `is_open()`).
+    pub open_only: bool,
+    pub limit: i64,
+    /// Return conversations with id < before (newest first paging).
+    pub before: Option<ConversationId>,
+}
+
+/// Masks a customer identifier for agents when the inbox asks for it: keep the last four
+/// characters, hide the rest (seed 001: the agent does not see the customer's number).
+pub fn mask_identifier(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 4 {
+        return "*".repeat(chars.len());
+    }
+    let visible: String = chars[chars.len() - 4..].iter().collect();
+    format!("{}{}", "*".repeat(chars.len() - 4), visible)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn enums_round_trip_their_spelling() {
+        for s in ConversationState::ALL {
+            assert_eq!(ConversationState::parse(s.as_str()), Some(*s));
+        }
+        for k in ChannelKind::ALL {
+            assert_eq!(ChannelKind::parse(k.as_str()), Some(*k));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn closed_states_are_terminal() {
+        for from in [ConversationState::Resolved, ConversationState::Closed, ConversationState::Abandoned] {
+            for to in ConversationState::ALL {
+                assert!(!from.can_become(*to), "{from} -> {to} must be illegal");
+            }
+        }
+        assert!(ConversationState::Queued.can_become(ConversationState::Assigned));
+        assert!(!ConversationState::Queued.can_become(ConversationState::WaitingOnCustomer));
+    }
+
+    #[test]
+    fn masking_keeps_last_four() {
+        assert_eq!(mask_identifier("+8613800138000"), "**********8000");
+        assert_eq!(mask_identifier("abc"), "***");
+    }
+
+    proptest! {
+        #[test]
+        fn masking_never_reveals_more_than_four(s in "\\PC{0,40}") {
+            let m = mask_identifier(&s);
+            prop_assert_eq!(m.chars().count(), s.chars().count());
+            let hidden = m.chars().filter(|c| *c == '*').count();
+            prop_assert!(hidden + 4 >= s.chars().count());
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The `Store` port: everything the server asks of durable storage. One implementation per SQL
+//! dialect lives in the `switchboard-storage` crate; the conformance suite there runs the same
+//! checks against each.
+//!
+//! Every method that reads or writes tenant data takes the `TenantId` and must scope by it: a row
+//! of another tenant is reported as `NotFound`, never returned. Methods whose names end in
+//! `_unscoped` are the few entry points that discover the tenant (login, token lookup, webhook
+//! ingestion) and must only be called before a tenant is known.
+
+use crate::domain::*;
+use crate::error::StoreResult;
+use crate::ids::*;
+use crate::time::Millis;
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`postgres`, `mysql`, `sqlite`), for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+    /// A cheap round trip proving the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- tenants, users, sessions, tokens -------------------------------------------------
+    async fn create_tenant(&self, name: &str, slug: &str, now: Millis) -> StoreResult<Tenant>;
+    async fn count_tenants(&self) -> StoreResult<i64>;
+    async fn get_tenant(&self, id: TenantId) -> StoreResult<Tenant>;
+    async fn find_tenant_by_slug_unscoped(&self, slug: &str) -> StoreResult<Option<Tenant>>;
+
+    /// `Conflict` when the email is already used within the tenant.
+    async fn create_user(&self, user: NewUser, now: Millis) -> StoreResult<User>;
+    async fn get_user(&self, tenant: TenantId, id: UserId) -> StoreResult<User>;
+    async fn list_users(&self, tenant: TenantId) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, tenant: TenantId, id: UserId, patch: UserPatch, now: Millis) -> StoreResult<User>;
+    /// All users with this email across tenants (login picks one by tenant slug).
+    async fn find_users_by_email_unscoped(&self, email: &str) -> StoreResult<Vec<User>>;
+    async fn set_agent_status(&self, tenant: TenantId, id: UserId, status: AgentStatus, now: Millis) -> StoreResult<User>;
+
+    /// Stores a login session under the SHA-256 of its token (the token itself is never stored).
+    async fn create_session(&self, user: &User, token_hash: &str, expires_at: Millis, now: Millis) -> StoreResult<()>;
+    /// The session and its user, if the token hash is known and not expired at `now`.
+    async fn find_session_unscoped(&self, token_hash: &str, now: Millis) -> StoreResult<Option<(Session, User)>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    async fn create_api_token(&self, tenant: TenantId, name: &str, role: Role, token_hash: &str, now: Millis) -> StoreResult<ApiToken>;
+    async fn find_api_token_unscoped(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+    async fn list_api_tokens(&self, tenant: TenantId) -> StoreResult<Vec<ApiToken>>;
+    async fn delete_api_token(&self, tenant: TenantId, id: ApiTokenId) -> StoreResult<()>;
+
+    // ---- teams and inboxes -----------------------------------------------------------------
+    async fn create_team(&self, tenant: TenantId, name: &str, now: Millis) -> StoreResult<Team>;
+    async fn list_teams(&self, tenant: TenantId) -> StoreResult<Vec<Team>>;
+    async fn add_team_member(&self, tenant: TenantId, team: TeamId, user: UserId, now: Millis) -> StoreResult<()>;
+    async fn list_team_members(&self, tenant: TenantId, team: TeamId) -> StoreResult<Vec<UserId>>;
+
+    async fn create_inbox(&self, inbox: NewInbox, now: Millis) -> StoreResult<Inbox>;
+    async fn get_inbox(&self, tenant: TenantId, id: InboxId) -> StoreResult<Inbox>;
+    async fn list_inboxes(&self, tenant: TenantId) -> StoreResult<Vec<Inbox>>;
+    async fn update_inbox(&self, tenant: TenantId, id: InboxId, patch: InboxPatch, now: Millis) -> StoreResult<Inbox>;
+    /// The inbox and the SHA-256 of its ingestion token, for webhook/API-channel entry points
+    /// that learn the tenant from the inbox.
+    async fn get_inbox_unscoped(&self, id: InboxId) -> StoreResult<Option<(Inbox, Option<String>)>>;
+
+    // ---- contacts, conversations, messages -------------------------------------------------
+    async fn get_contact(&self, tenant: TenantId, id: ContactId) -> StoreResult<Contact>;
+    async fn list_contact_identities(&self, tenant: TenantId, id: ContactId) -> StoreResult<Vec<ContactIdentity>>;
+
+    /// Commits one inbound customer message, idempotently: the contact and its identity are
+    /// created if new, the open conversation of (inbox, contact) is reused or a new one opened in
+    /// state `Queued`, and the message is inserted unless (inbox, platform_message_id) already
+    /// exists — then the stored message is returned with `message_created = false`.
+    /// Safe under concurrent calls with the same ids, from any number of processes.
+    async fn ingest_inbound(&self, msg: InboundMessage) -> StoreResult<IngestOutcome>;
+
+    /// Commits an agent/bot reply and, if requested, its outbox entry in one transaction. A
+    /// repeated `client_message_id` in the same conversation returns the stored message.
+    /// Sets `first_agent_reply_at` on the first agent reply. `InvalidState` if the conversation
+    /// is not open.
+    async fn append_reply(&self, reply: NewReply) -> StoreResult<ReplyOutcome>;
+
+    async fn get_conversation(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Conversation>;
+    /// The conversation a returning customer resumes: the open conversation of the contact with
+    /// this identity on this inbox, else their most recent one; `None` for an unknown identity.
+    async fn find_conversation_for_identity(&self, tenant: TenantId, inbox: InboxId, external_id: &str) -> StoreResult<Option<Conversation>>;
+    async fn list_conversations(&self, tenant: TenantId, filter: ConversationFilter) -> StoreResult<Vec<Conversation>>;
+    /// Messages of a conversation with id > `after`, oldest first, at most `limit`.
+    async fn list_messages(&self, tenant: TenantId, conversation: ConversationId, after: Option<MessageId>, limit: i64) -> StoreResult<Vec<Message>>;
+    async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Message>;
+    async fn set_message_status(&self, tenant: TenantId, id: MessageId, status: DeliveryStatus, now: Millis) -> StoreResult<()>;
+    async fn set_biz_data(&self, tenant: TenantId, id: ConversationId, biz_data: serde_json::Value, now: Millis) -> StoreResult<Conversation>;
+    async fn list_conversation_events(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Vec<ConversationEvent>>;
+
+    // ---- assignment ------------------------------------------------------------------------
+    /// Atomically assigns a `Queued` conversation to an agent who is `available` and below
+    /// capacity, raising the agent's `active_load` in the same transaction. Returns `Ok(None)`
+    /// (and changes nothing) when either condition no longer holds — e.g. another node won the
+    /// race. This conditional double update is what makes double assignment and over-capacity
+    /// impossible across nodes: both rows are checked and changed under the database's locks.
+    async fn try_assign(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> StoreResult<Option<Conversation>>;
+    /// Available agents of the tenant (optionally: members of `team`) with room, least loaded
+    /// first (load ÷ capacity), ties to the one assigned longest ago.
+    async fn candidate_agents(&self, tenant: TenantId, team: Option<TeamId>) -> StoreResult<Vec<User>>;
+    /// Oldest `Queued` conversations the agent could take (the agent's teams, or no team),
+    /// highest priority first, then oldest first.
+    async fn queued_for_agent(&self, tenant: TenantId, agent: UserId, limit: i64) -> StoreResult<Vec<Conversation>>;
+    /// Puts an assigned conversation back in the queue (agent gone), releasing the slot.
+    async fn requeue(&self, tenant: TenantId, conversation: ConversationId, now: Millis) -> StoreResult<Conversation>;
+    /// Closes an open conversation with a reason, releasing the assignee's slot in the same
+    /// transaction. `InvalidState` if it is already closed.
+    async fn resolve(&self, tenant: TenantId, conversation: ConversationId, actor: Option<UserId>, reason: CloseReason, now: Millis) -> StoreResult<Conversation>;
+    /// Tenants that have queued conversations (the dispatcher's sweep after a restart).
+    async fn tenants_with_queued(&self) -> StoreResult<Vec<TenantId>>;
+
+    // ---- outbox ----------------------------------------------------------------------------
+    /// Leases up to `limit` pending entries due at `now` to `owner` until `lease_until`. An entry
+    /// leased by a crashed node becomes claimable again once its lease passes.
+    async fn claim_outbox(&self, owner: &str, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<OutboxEntry>>;
+    /// Marks an entry delivered and its message `sent`.
+    async fn complete_outbox(&self, id: OutboxId, now: Millis) -> StoreResult<()>;
+    /// Records a failed attempt: reschedules at `retry_at`, or marks the entry dead (and its
+    /// message `failed`) when `retry_at` is `None`.
+    async fn fail_outbox(&self, id: OutboxId, error: &str, retry_at: Option<Millis>, now: Millis) -> StoreResult<()>;
+    async fn list_outbox(&self, tenant: TenantId, status: Option<OutboxStatus>, limit: i64) -> StoreResult<Vec<OutboxEntry>>;
+    /// Puts a dead entry back to pending with a fresh retry budget.
+    async fn retry_outbox(&self, tenant: TenantId, id: OutboxId, now: Millis) -> StoreResult<OutboxEntry>;
+}

@@ -1,0 +1,27 @@
+//! Channel adapters: for each messaging channel, how to verify what it sends us, turn it into
+//! Switchboard's message model, and deliver our replies back. Adapters know their platform's
+//! wire shapes and nothing else: no database, no routing, no sockets.
+#![forbid(unsafe_code)]
+
+pub mod api_channel;
+pub mod signature;
+
+/// Why an outbound delivery failed, classified the way the outbox needs it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth retrying later (timeouts, 5xx, 429, connection refused).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying will not help (4xx other than 408/429, a bad URL): dead-letter it now.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// Classifies an HTTP status of a failed delivery.
+pub fn classify_status(status: u16, detail: String) -> DeliveryError {
+    match status {
+        408 | 425 | 429 => DeliveryError::Transient(detail),
+        500..=599 => DeliveryError::Transient(detail),
+        _ => DeliveryError::Permanent(detail),
+    }
+}
