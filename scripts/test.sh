@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test Switchboard has, on a fresh machine or a used one:
+#   1. starts (installing if needed) PostgreSQL, MariaDB and Redis;
+#   2. installs the Node packages of the end-to-end suite (the official socket.io-client);
+#   3. runs the Rust tests: core, the storage conformance suite on all three databases, the bus
+#      on real Redis, the server's in-process API tests;
+#   4. runs the end-to-end suite: the real `switchboard` binary driven by socket.io-client, on
+#      SQLite and on Postgres + Redis with two server processes.
+# Every backend is required: a database that cannot be reached fails the run instead of being
+# skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export SWITCHBOARD_TEST_REQUIRE_ALL=1
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+bash scripts/services.sh
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "test: installing Node.js"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== Rust tests"
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked -- --test-threads=4
+
+echo "== End-to-end tests (real server, socket.io-client)"
+cargo build -p switchboard-server --bin switchboard --locked
+(cd tests/e2e && npm test)

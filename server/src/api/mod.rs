@@ -1,0 +1,126 @@
+//! The REST API under `/api/v1`, and its OpenAPI document at `/api/openapi.json`.
+//! Each area exposes `router()`; handlers extract, call the store or the conversation service,
+//! and map the result. No SQL here, and no state changes that bypass the conversation service.
+//!
+//! Handlers declare their paths without the `/api/v1` prefix (the router is nested there);
+//! [`openapi`] adds the prefix so the document lists the paths clients actually call.
+
+use axum::Router;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::state::AppState;
+
+pub mod auth;
+pub mod channels;
+pub mod conversations;
+pub mod inboxes;
+pub mod outbox;
+pub mod teams;
+pub mod tokens;
+pub mod users;
+pub mod validate;
+
+/// Where `router()` is mounted; prefixed to every path of the OpenAPI document.
+pub const PREFIX: &str = "/api/v1";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(teams::router())
+        .merge(inboxes::router())
+        .merge(channels::router())
+        .merge(conversations::router())
+        .merge(outbox::router())
+        .merge(tokens::router())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard API",
+        description = "REST API of the Switchboard contact-center server. Every error answers \
+                       `{\"error\": {\"code\", \"message\"}}` with a stable `code`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        auth::login, auth::logout, auth::me,
+        users::list_users, users::create_user, users::get_user, users::update_user, users::set_status,
+        teams::list_teams, teams::create_team, teams::add_member, teams::list_members,
+        inboxes::list_inboxes, inboxes::create_inbox, inboxes::get_inbox, inboxes::update_inbox, inboxes::rotate_token,
+        channels::post_message,
+        conversations::list_conversations, conversations::get_conversation, conversations::list_messages,
+        conversations::post_reply, conversations::resolve, conversations::assign, conversations::set_biz_data,
+        conversations::list_events,
+        outbox::list_outbox, outbox::retry,
+        tokens::list_tokens, tokens::create_token, tokens::delete_token,
+    ),
+    components(schemas(
+        crate::error::ErrorBody, crate::error::ErrorDetail,
+        crate::views::ConversationView, crate::views::ContactView, crate::views::InboxSummary,
+    )),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Login sessions"),
+        (name = "users", description = "Admins, supervisors and agents"),
+        (name = "teams", description = "Groups of agents with a queue"),
+        (name = "inboxes", description = "Channels' entry points and their credentials"),
+        (name = "channels", description = "Message ingestion from business systems (API channel)"),
+        (name = "conversations", description = "Conversations, messages and their life cycle"),
+        (name = "outbox", description = "Reply deliveries and dead letters"),
+        (name = "api-tokens", description = "API keys for business systems"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the two bearer schemes: `bearer` (a login session `sbs_…` or an API key `sbk_…`)
+/// and `inbox_token` (an API inbox's ingestion token `sbi_…`).
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme("inbox_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths.into_iter().map(|(path, item)| (format!("{PREFIX}{path}"), item)).collect();
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_lists_every_area_under_the_prefix() {
+        let doc = openapi();
+        let json = doc.to_json().unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let paths = value["paths"].as_object().map(|p| p.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        for expected in [
+            "/api/v1/auth/login",
+            "/api/v1/me",
+            "/api/v1/users/{id}/status",
+            "/api/v1/teams/{id}/members",
+            "/api/v1/inboxes/{id}/rotate-token",
+            "/api/v1/channels/api/{inbox_id}/messages",
+            "/api/v1/conversations/{id}/biz_data",
+            "/api/v1/outbox/{id}/retry",
+            "/api/v1/api-tokens/{id}",
+        ] {
+            assert!(paths.iter().any(|p| p == expected), "{expected} missing from {paths:?}");
+        }
+        assert!(paths.iter().all(|p| p.starts_with(PREFIX)));
+        assert!(value["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(value["components"]["schemas"]["ErrorBody"].is_object());
+        // Secrets never appear in a schema clients see.
+        assert!(value["components"]["schemas"]["User"]["properties"]["password_hash"].is_null());
+        assert!(value["components"]["schemas"]["Inbox"]["properties"]["secrets"].is_null());
+    }
+}

@@ -1,0 +1,184 @@
+//! Users of a tenant: listing, creation and edits by admins, and agent status changes. Status
+//! changes go through the conversation service (it publishes the change and offers queued work);
+//! this module must not change a status through the store directly.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use switchboard_core::domain::{AgentStatus, NewUser, Role, User, UserPatch};
+use switchboard_core::ids::UserId;
+use utoipa::ToSchema;
+
+use crate::api::validate::{check_capacity, check_email, required_text, MAX_NAME_CHARS, MAX_PASSWORD_CHARS};
+use crate::auth::{check_password_rules, hash_password, Principal};
+use crate::conversations::set_agent_status;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use crate::time::now_ms;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{id}", get(get_user).patch(update_user))
+        .route("/users/{id}/status", put(set_status))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// At least 10 characters.
+    pub password: String,
+    /// Conversations the user may hold at once; defaults to the server's `agents.default_capacity`.
+    pub capacity: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub capacity: Option<i64>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStatus {
+    pub status: AgentStatus,
+}
+
+async fn hash_checked_password(password: String) -> ApiResult<String> {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::Unprocessable(format!("password must be at most {MAX_PASSWORD_CHARS} characters")));
+    }
+    check_password_rules(&password)?;
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("password hashing task failed: {e}")))?
+        .map_err(ApiError::Internal)
+}
+
+/// Supervisors and admins may look at anyone of their tenant; others only at themselves.
+fn require_self_or_supervisor(principal: &Principal, id: UserId) -> ApiResult<()> {
+    if principal.user_id() == Some(id) {
+        Ok(())
+    } else {
+        principal.require_supervisor()
+    }
+}
+
+/// List the tenant's users.
+#[utoipa::path(
+    get, path = "/users", tag = "users",
+    responses(
+        (status = 200, description = "All users of the tenant", body = Vec<User>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_users(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<User>>> {
+    principal.require_supervisor()?;
+    Ok(Json(state.store.list_users(principal.tenant_id).await?))
+}
+
+/// Create a user (admin).
+#[utoipa::path(
+    post, path = "/users", tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "The email is already used in this tenant", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    principal.require_admin()?;
+    let email = check_email(&body.email)?;
+    let name = required_text("name", &body.name, MAX_NAME_CHARS)?;
+    let capacity = check_capacity(body.capacity.unwrap_or(state.settings.agents.default_capacity))?;
+    let password_hash = hash_checked_password(body.password).await?;
+    let new = NewUser { tenant_id: principal.tenant_id, email, name, role: body.role, password_hash, capacity };
+    let user = state.store.create_user(new, now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// One user. Agents may fetch only themselves.
+#[utoipa::path(
+    get, path = "/users/{id}", tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, body = User),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_user(State(state): State<AppState>, principal: Principal, ApiPath(id): ApiPath<UserId>) -> ApiResult<Json<User>> {
+    require_self_or_supervisor(&principal, id)?;
+    Ok(Json(state.store.get_user(principal.tenant_id, id).await?))
+}
+
+/// Change a user's name, role, capacity or password (admin).
+#[utoipa::path(
+    patch, path = "/users/{id}", tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, body = User),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(body): ApiJson<UpdateUser>,
+) -> ApiResult<Json<User>> {
+    principal.require_admin()?;
+    let name = match body.name.as_deref() {
+        Some(n) => Some(required_text("name", n, MAX_NAME_CHARS)?),
+        None => None,
+    };
+    let capacity = body.capacity.map(check_capacity).transpose()?;
+    let password_hash = match body.password {
+        Some(p) => Some(hash_checked_password(p).await?),
+        None => None,
+    };
+    let patch = UserPatch { name, role: body.role, capacity, password_hash };
+    Ok(Json(state.store.update_user(principal.tenant_id, id, patch, now_ms()).await?))
+}
+
+/// Set an agent's status. Users set their own; supervisors and admins may force anyone's.
+#[utoipa::path(
+    put, path = "/users/{id}/status", tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = SetStatus,
+    responses(
+        (status = 200, body = User),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(body): ApiJson<SetStatus>,
+) -> ApiResult<Json<User>> {
+    require_self_or_supervisor(&principal, id)?;
+    Ok(Json(set_agent_status(&state, principal.tenant_id, id, body.status).await?))
+}

@@ -1,0 +1,102 @@
+//! First start: with an empty database, create a tenant, its admin, and a web-widget inbox so a
+//! new user can log in and try the widget at once. Later starts change nothing and only say
+//! where to go.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use switchboard_core::domain::{ChannelKind, NewInbox, NewUser, Role};
+use switchboard_core::ids::InboxId;
+use switchboard_core::store::Store;
+
+use crate::auth::{hash_password, new_token};
+use crate::settings::Settings;
+use crate::time::now_ms;
+
+/// What to tell the person who started the server.
+pub struct BootstrapReport {
+    /// Set only on the first start: the admin's login (the password only if generated).
+    created: Option<(String, Option<String>)>,
+    widget: Option<(InboxId, String)>,
+}
+
+pub async fn ensure_initial_tenant(store: &dyn Store, settings: &Settings) -> anyhow::Result<BootstrapReport> {
+    let b = &settings.bootstrap;
+    if store.count_tenants().await? > 0 {
+        let widget = match store.find_tenant_by_slug_unscoped(&b.tenant_slug).await? {
+            Some(t) => first_widget(store, t.id).await?,
+            None => None,
+        };
+        return Ok(BootstrapReport { created: None, widget });
+    }
+    let now = now_ms();
+    let tenant = store.create_tenant(&b.tenant_name, &b.tenant_slug, now).await.context("creating the first tenant")?;
+    let (password, generated) = match &b.admin_password {
+        Some(p) => (p.expose_secret().to_string(), false),
+        None => (new_token("").chars().take(20).collect::<String>(), true),
+    };
+    store
+        .create_user(
+            NewUser {
+                tenant_id: tenant.id,
+                email: b.admin_email.trim().to_lowercase(),
+                name: "Administrator".into(),
+                role: Role::Admin,
+                password_hash: hash_password(&password)?,
+                capacity: settings.agents.default_capacity,
+            },
+            now,
+        )
+        .await
+        .context("creating the first admin")?;
+    store
+        .create_inbox(
+            NewInbox {
+                tenant_id: tenant.id,
+                name: "Website".into(),
+                kind: ChannelKind::Web,
+                settings: json!({ "widget_key": new_token("wk_") }),
+                secrets: json!({}),
+                mask_identifiers: false,
+                team_id: None,
+                token_hash: None,
+            },
+            now,
+        )
+        .await
+        .context("creating the website inbox")?;
+    let widget = first_widget(store, tenant.id).await?;
+    Ok(BootstrapReport { created: Some((b.admin_email.clone(), generated.then_some(password))), widget })
+}
+
+async fn first_widget(store: &dyn Store, tenant: switchboard_core::ids::TenantId) -> anyhow::Result<Option<(InboxId, String)>> {
+    let inboxes = store.list_inboxes(tenant).await?;
+    Ok(inboxes.into_iter().filter(|i| i.kind == ChannelKind::Web).find_map(|i| {
+        let key = i.settings.get("widget_key")?.as_str()?.to_string();
+        Some((i.id, key))
+    }))
+}
+
+impl BootstrapReport {
+    /// Prints how to reach the server, on stdout so a terminal user sees it among the logs.
+    pub fn print(&self, settings: &Settings, addr: SocketAddr) {
+        let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let mut lines = vec![format!("Switchboard is running at {base}")];
+        match &self.created {
+            Some((email, Some(password))) => {
+                lines.push(format!("First start: created tenant '{}' and admin {email} with password {password}", settings.bootstrap.tenant_slug));
+                lines.push("(shown once; change it from the API, or set SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD before the first start)".into());
+            }
+            Some((email, None)) => lines.push(format!("First start: created admin {email} with the configured bootstrap password")),
+            None => lines.push(format!("Log in as {} (password set at first start)", settings.bootstrap.admin_email)),
+        }
+        lines.push(format!("Agent demo:  {base}/demo/agent.html"));
+        if let Some((inbox, key)) = &self.widget {
+            lines.push(format!("Widget demo: {base}/demo/widget.html?inbox={inbox}&key={key}"));
+        }
+        lines.push(format!("API docs:    {base}/api/openapi.json"));
+        println!("\n{}\n", lines.join("\n"));
+    }
+}

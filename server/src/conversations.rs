@@ -1,0 +1,175 @@
+//! The conversation service: the one place that changes conversations and then tells the rest
+//! of the system. REST handlers, Socket.IO hubs and channel adapters all call these functions,
+//! so "commit, then publish, then route" happens the same way on every entry point.
+//!
+//! Order matters: the database commit comes first and is the truth; the bus events and dispatch
+//! that follow are notifications. If the process dies between the two, clients resync from the
+//! database and the dispatcher's periodic sweep picks up conversations left queued.
+
+use switchboard_core::bus::BusEvent;
+use switchboard_core::domain::*;
+use switchboard_core::ids::*;
+use tracing::instrument;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::time::now_ms;
+use crate::views::{conversation_view, message_json};
+
+/// Longest text a message may carry, in characters.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
+pub fn check_text(text: Option<&str>, attachments: &[Attachment]) -> ApiResult<()> {
+    match text {
+        Some(t) if t.chars().count() > MAX_TEXT_CHARS => {
+            Err(ApiError::Unprocessable(format!("text is longer than {MAX_TEXT_CHARS} characters")))
+        }
+        Some(t) if t.trim().is_empty() && attachments.is_empty() => Err(ApiError::Unprocessable("text is empty".into())),
+        None if attachments.is_empty() => Err(ApiError::Unprocessable("a message needs text or an attachment".into())),
+        _ => Ok(()),
+    }
+}
+
+/// Commits an inbound customer message (idempotently), then notifies and routes.
+/// Returns only after the commit: callers acknowledge the sender after this returns `Ok`.
+#[instrument(skip_all, fields(inbox_id = %msg.inbox_id, platform_message_id = %msg.platform_message_id))]
+pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOutcome> {
+    check_text(msg.text.as_deref(), &msg.attachments)?;
+    let outcome = state.store.ingest_inbound(msg).await?;
+    metrics::counter!("switchboard_inbound_messages_total", "duplicate" => (!outcome.message_created).to_string()).increment(1);
+    if outcome.message_created {
+        publish(state, BusEvent::MessageCreated {
+            tenant_id: outcome.conversation.tenant_id,
+            conversation_id: outcome.conversation.id,
+            assignee_id: outcome.conversation.assignee_id,
+            payload: message_json(&outcome.message),
+        })
+        .await;
+    }
+    if outcome.conversation_created {
+        publish_conversation(state, &outcome.conversation, None).await;
+        state.dispatcher.conversation_waiting(state, &outcome.conversation).await;
+    }
+    Ok(outcome)
+}
+
+/// Who is replying: an agent (or supervisor/admin) acting in a conversation.
+pub struct Replier {
+    pub tenant_id: TenantId,
+    pub user_id: Option<UserId>,
+    pub role: Role,
+}
+
+/// Commits an agent's reply together with its outbox entry (for channels delivered by the
+/// outbox), then pushes it to clients and wakes the outbox worker.
+#[instrument(skip_all, fields(conversation_id = %conversation_id))]
+pub async fn reply(
+    state: &AppState,
+    who: &Replier,
+    conversation_id: ConversationId,
+    text: Option<String>,
+    attachments: Vec<Attachment>,
+    client_message_id: Option<String>,
+) -> ApiResult<Message> {
+    check_text(text.as_deref(), &attachments)?;
+    let conversation = state.store.get_conversation(who.tenant_id, conversation_id).await?;
+    if who.role == Role::Agent && conversation.assignee_id != who.user_id {
+        return Err(ApiError::Forbidden);
+    }
+    let inbox = state.store.get_inbox(who.tenant_id, conversation.inbox_id).await?;
+    let outbox = outbox_for(&inbox);
+    let outcome = state
+        .store
+        .append_reply(NewReply {
+            tenant_id: who.tenant_id,
+            conversation_id,
+            sender_kind: SenderKind::Agent,
+            sender_user_id: who.user_id,
+            text,
+            attachments,
+            client_message_id,
+            outbox,
+            now: now_ms(),
+        })
+        .await?;
+    if outcome.created {
+        publish(state, BusEvent::MessageCreated {
+            tenant_id: who.tenant_id,
+            conversation_id,
+            assignee_id: conversation.assignee_id,
+            payload: message_json(&outcome.message),
+        })
+        .await;
+        if outcome.outbox.is_some() {
+            state.outbox_wake.notify_one();
+        }
+    }
+    Ok(outcome.message)
+}
+
+/// Which outbox delivery a reply on this inbox needs. Web-widget replies reach the customer's
+/// socket through the bus (and resync), so they need none.
+fn outbox_for(inbox: &Inbox) -> Option<NewOutbox> {
+    match inbox.kind {
+        ChannelKind::Api => Some(NewOutbox { kind: crate::outbox::API_WEBHOOK.to_string(), payload: serde_json::Value::Null }),
+        _ => None,
+    }
+}
+
+/// Closes a conversation and frees its agent's slot, then offers that slot to the queue.
+#[instrument(skip_all, fields(conversation_id = %conversation_id))]
+pub async fn resolve(state: &AppState, who: &Replier, conversation_id: ConversationId, reason: CloseReason) -> ApiResult<Conversation> {
+    let before = state.store.get_conversation(who.tenant_id, conversation_id).await?;
+    if who.role == Role::Agent && before.assignee_id != who.user_id {
+        return Err(ApiError::Forbidden);
+    }
+    let after = state.store.resolve(who.tenant_id, conversation_id, who.user_id, reason, now_ms()).await?;
+    publish_conversation(state, &after, before.assignee_id).await;
+    if let Some(agent) = before.assignee_id {
+        state.dispatcher.capacity_freed(state, who.tenant_id, agent).await;
+    }
+    Ok(after)
+}
+
+/// Changes an agent's status; becoming available offers them queued work at once.
+pub async fn set_agent_status(state: &AppState, tenant: TenantId, user: UserId, status: AgentStatus) -> ApiResult<User> {
+    let updated = state.store.set_agent_status(tenant, user, status, now_ms()).await?;
+    publish(state, BusEvent::AgentUpdated {
+        tenant_id: tenant,
+        user_id: user,
+        payload: serde_json::to_value(&updated).unwrap_or_default(),
+    })
+    .await;
+    if status == AgentStatus::Available {
+        state.dispatcher.capacity_freed(state, tenant, user).await;
+    }
+    Ok(updated)
+}
+
+/// Tells every node's clients that a conversation changed.
+pub async fn publish_conversation(state: &AppState, conversation: &Conversation, previous_assignee: Option<UserId>) {
+    let payload = match conversation_view(state.store.as_ref(), conversation.clone(), false).await {
+        Ok(view) => serde_json::to_value(view).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not build conversation view; clients will resync");
+            return;
+        }
+    };
+    publish(state, BusEvent::ConversationUpdated {
+        tenant_id: conversation.tenant_id,
+        conversation_id: conversation.id,
+        assignee_id: conversation.assignee_id,
+        previous_assignee_id: previous_assignee,
+        payload,
+    })
+    .await;
+}
+
+/// Publishes a notification. A failed publish is logged, not returned: the change is already
+/// committed, and clients recover anything they missed by resyncing from their last seen id.
+pub async fn publish(state: &AppState, event: BusEvent) {
+    if let Err(e) = state.bus.publish(&event).await {
+        metrics::counter!("switchboard_bus_publish_errors_total").increment(1);
+        tracing::warn!(error = %e, "bus publish failed; clients will resync");
+    }
+}

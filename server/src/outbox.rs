@@ -1,0 +1,147 @@
+//! The outbox worker: delivers committed replies to their channel, with retries.
+//!
+//! A reply and its outbox entry commit in one transaction (see `conversations::reply`), so a
+//! reply the agent saw acknowledged is never lost. This worker then:
+//! 1. leases due entries (`Store::claim_outbox`) for `outbox.lease_ms` — a node that crashes
+//!    mid-delivery simply lets its lease run out and any node (itself after a restart) takes the
+//!    entry over;
+//! 2. delivers each one (signed webhook for the API channel);
+//! 3. marks it delivered, or schedules a retry with exponential backoff, or dead-letters it when
+//!    the failure is permanent or `outbox.max_attempts` is spent.
+//!
+//! Delivery is at-least-once: a crash after the receiver answered 2xx but before `complete`
+//! commits repeats the delivery with the same `X-Switchboard-Delivery` id, which receivers use to
+//! drop the repeat.
+
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_core::domain::{Inbox, OutboxEntry};
+use switchboard_gateway::api_channel::{self, WebhookDelivery};
+use switchboard_gateway::DeliveryError;
+
+use crate::state::AppState;
+use crate::time::now_ms;
+
+/// Outbox kind: an API-channel reply delivered to the inbox's webhook URL.
+pub const API_WEBHOOK: &str = "api_webhook";
+
+const CLAIM_BATCH: i64 = 32;
+
+/// Runs until shutdown; on shutdown it finishes the batch in hand (draining) and returns.
+pub async fn run(state: AppState) {
+    let poll = Duration::from_millis(state.settings.outbox.poll_interval_ms);
+    loop {
+        let worked = match drain_once(&state).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: store unavailable");
+                false
+            }
+        };
+        if state.shutdown.is_cancelled() {
+            return;
+        }
+        if worked {
+            continue;
+        }
+        tokio::select! {
+            _ = state.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = state.shutdown.cancelled() => {
+                // One last pass so replies committed just before shutdown go out now.
+                let _ = drain_once(&state).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Claims and delivers one batch; returns how many entries it handled.
+pub async fn drain_once(state: &AppState) -> Result<usize, switchboard_core::StoreError> {
+    let now = now_ms();
+    let lease_until = now + state.settings.outbox.lease_ms;
+    let batch = state.store.claim_outbox(&state.node_id, now, lease_until, CLAIM_BATCH).await?;
+    let n = batch.len();
+    let deliveries = batch.into_iter().map(|entry| deliver_entry(state, entry));
+    futures::future::join_all(deliveries).await;
+    Ok(n)
+}
+
+async fn deliver_entry(state: &AppState, entry: OutboxEntry) {
+    let result = match entry.kind.as_str() {
+        API_WEBHOOK => deliver_api_webhook(state, &entry).await,
+        other => Err(DeliveryError::Permanent(format!("unknown outbox kind {other}"))),
+    };
+    let now = now_ms();
+    let outcome = match result {
+        Ok(()) => {
+            metrics::counter!("switchboard_outbox_deliveries_total", "result" => "delivered").increment(1);
+            state.store.complete_outbox(entry.id, now).await
+        }
+        Err(err) => {
+            let retry_at = match &err {
+                DeliveryError::Transient(_) if entry.attempts < state.settings.outbox.max_attempts => {
+                    Some(now + backoff_ms(entry.attempts, state.settings.outbox.base_backoff_ms, state.settings.outbox.max_backoff_ms))
+                }
+                _ => None,
+            };
+            let result = if retry_at.is_some() { "retry" } else { "dead" };
+            metrics::counter!("switchboard_outbox_deliveries_total", "result" => result).increment(1);
+            tracing::info!(outbox_id = %entry.id, attempts = entry.attempts, error = %err, result, "outbox delivery failed");
+            state.store.fail_outbox(entry.id, &err.to_string(), retry_at, now).await
+        }
+    };
+    if let Err(e) = outcome {
+        // The lease runs out and the entry is retried; at-least-once holds.
+        tracing::warn!(outbox_id = %entry.id, error = %e, "outbox: could not record delivery result");
+    }
+}
+
+/// Delay before the next attempt after `attempts` tries: base × 2^(attempts-1), capped.
+pub fn backoff_ms(attempts: i64, base: i64, cap: i64) -> i64 {
+    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    base.saturating_mul(1_i64 << exp).min(cap)
+}
+
+async fn deliver_api_webhook(state: &AppState, entry: &OutboxEntry) -> Result<(), DeliveryError> {
+    let store = state.store.as_ref();
+    let transient = |e: switchboard_core::StoreError| DeliveryError::Transient(format!("loading delivery: {e}"));
+    let inbox: Inbox = store.get_inbox(entry.tenant_id, entry.inbox_id).await.map_err(transient)?;
+    let url = inbox.settings.get("webhook_url").and_then(|v| v.as_str()).filter(|u| !u.is_empty());
+    let Some(url) = url else {
+        return Err(DeliveryError::Permanent("inbox has no webhook_url".into()));
+    };
+    let secret = inbox.secrets.get("webhook_secret").and_then(|v| v.as_str()).unwrap_or_default();
+    let message_id = entry.message_id.ok_or_else(|| DeliveryError::Permanent("outbox entry has no message".into()))?;
+    let message = store.get_message(entry.tenant_id, message_id).await.map_err(transient)?;
+    let conversation = store.get_conversation(entry.tenant_id, message.conversation_id).await.map_err(transient)?;
+    let identities = store.list_contact_identities(entry.tenant_id, conversation.contact_id).await.map_err(transient)?;
+    let contact_id = identities.into_iter().find(|i| i.inbox_id == inbox.id).map(|i| i.external_id);
+    let delivery_id = entry.id.to_string();
+    let body = json!({
+        "event": "message.created",
+        "delivery_id": delivery_id,
+        "inbox_id": inbox.id,
+        "conversation_id": conversation.id,
+        "contact": { "id": contact_id },
+        "message": message,
+    });
+    let body = serde_json::to_vec(&body).map_err(|e| DeliveryError::Permanent(e.to_string()))?;
+    let timeout = Duration::from_millis(state.settings.outbox.request_timeout_ms);
+    let delivery = WebhookDelivery { url, secret, delivery_id: &delivery_id, body, timestamp: now_ms() / 1000 };
+    api_channel::deliver(&state.http, delivery, timeout).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_ms(1, 1000, 60_000), 1000);
+        assert_eq!(backoff_ms(2, 1000, 60_000), 2000);
+        assert_eq!(backoff_ms(4, 1000, 60_000), 8000);
+        assert_eq!(backoff_ms(40, 1000, 60_000), 60_000);
+    }
+}

@@ -1,0 +1,161 @@
+//! The `/widget` namespace: customers chatting from the web widget.
+//!
+//! Connect with `auth: {inbox_id, widget_key, session?, name?}`. `widget_key` is the web inbox's
+//! public key (it is embedded in the site's snippet, so it identifies the inbox, not the
+//! customer). `session` is the resumable session token the browser keeps; without one the server
+//! mints one. Only the token's SHA-256 is stored (as the contact's identity on the inbox), so the
+//! token itself is the customer's proof of identity.
+//!
+//! - server → client: `session {session, conversation_id}` on connect, `message` (agent replies
+//!   and this customer's own messages from other tabs), `conversation {id, state}`.
+//! - client → server: `message {client_message_id, text}` acked `{ok, message}` only after the
+//!   commit (the same `client_message_id` twice stores one message), and
+//!   `sync {after}` acked `{ok, messages}` (messages of the current conversation with id > after).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::SocketIo;
+use switchboard_core::domain::{ChannelKind, Conversation, InboundMessage};
+use switchboard_core::ids::{InboxId, MessageId, TenantId};
+use switchboard_gateway::signature::constant_time_eq;
+
+use super::send_ack;
+use crate::auth::{new_token, token_hash};
+use crate::conversations;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+#[derive(Deserialize)]
+struct WidgetAuth {
+    inbox_id: InboxId,
+    widget_key: String,
+    session: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug)]
+struct AuthFailed(&'static str);
+
+impl std::fmt::Display for AuthFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Who this widget socket is, decided at connect.
+#[derive(Clone)]
+struct Customer {
+    tenant_id: TenantId,
+    inbox_id: InboxId,
+    session: String,
+    external_id: String,
+    name: Option<String>,
+}
+
+pub fn register(io: &SocketIo, state: AppState) {
+    let auth_state = state.clone();
+    let authenticate = move |s: SocketRef, TryData(auth): TryData<WidgetAuth>| {
+        let state = auth_state.clone();
+        async move {
+            let auth = auth.map_err(|_| AuthFailed("unauthorized: send auth {inbox_id, widget_key}"))?;
+            let found = state.store.get_inbox_unscoped(auth.inbox_id).await.map_err(|_| AuthFailed("unavailable"))?;
+            let (inbox, _) = found.ok_or(AuthFailed("unknown inbox"))?;
+            let key = inbox.settings.get("widget_key").and_then(Value::as_str).unwrap_or_default();
+            if inbox.kind != ChannelKind::Web || key.is_empty() || !constant_time_eq(key.as_bytes(), auth.widget_key.as_bytes()) {
+                return Err(AuthFailed("unknown inbox"));
+            }
+            let session = match auth.session {
+                Some(token) if token.starts_with("sbw_") && token.len() <= 100 => token,
+                _ => new_token("sbw_"),
+            };
+            let name = auth.name.map(|n| n.chars().take(200).collect());
+            s.extensions.insert(Customer {
+                tenant_id: inbox.tenant_id,
+                inbox_id: inbox.id,
+                external_id: format!("web:{}", &token_hash(&session)[..32]),
+                session,
+                name,
+            });
+            Ok::<(), AuthFailed>(())
+        }
+    };
+    let on_connect = move |s: SocketRef, Extension(customer): Extension<Customer>| {
+        let state = state.clone();
+        async move { connected(state, s, customer).await }
+    };
+    io.ns("/widget", on_connect.with(authenticate));
+}
+
+async fn current_conversation(state: &AppState, c: &Customer) -> Result<Option<Conversation>, ApiError> {
+    Ok(state.store.find_conversation_for_identity(c.tenant_id, c.inbox_id, &c.external_id).await?)
+}
+
+async fn connected(state: AppState, s: SocketRef, customer: Customer) {
+    let conversation = current_conversation(&state, &customer).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "widget: loading conversation failed; client will sync");
+        None
+    });
+    if let Some(c) = &conversation {
+        s.join(format!("wconv:{}", c.id));
+    }
+    let _ = s.emit("session", &json!({ "session": customer.session, "conversation_id": conversation.map(|c| c.id) }));
+
+    let st = state.clone();
+    s.on("message", move |s: SocketRef, TryData(body): TryData<CustomerMessage>, ack: AckSender| async move {
+        let result = async {
+            let body = body.map_err(|e| ApiError::Unprocessable(format!("message: {e}")))?;
+            let customer = s.extensions.get::<Customer>().ok_or(ApiError::Unauthorized)?;
+            if body.client_message_id.is_empty() || body.client_message_id.len() > 100 {
+                return Err(ApiError::Unprocessable("client_message_id must be 1 to 100 characters".into()));
+            }
+            let outcome = conversations::ingest(&st, InboundMessage {
+                tenant_id: customer.tenant_id,
+                inbox_id: customer.inbox_id,
+                contact_external_id: customer.external_id.clone(),
+                contact_name: customer.name.clone(),
+                // Namespaced by the customer so one customer's ids never collide with another's.
+                platform_message_id: format!("{}:{}", customer.external_id, body.client_message_id),
+                text: Some(body.text),
+                attachments: Vec::new(),
+                now: now_ms(),
+            })
+            .await?;
+            s.join(format!("wconv:{}", outcome.conversation.id));
+            Ok(json!({ "message": outcome.message, "conversation_id": outcome.conversation.id, "duplicate": !outcome.message_created }))
+        }
+        .await;
+        send_ack(Some(ack), result);
+    });
+
+    let st = state.clone();
+    s.on("sync", move |s: SocketRef, TryData(body): TryData<WidgetSync>, ack: AckSender| async move {
+        let result = async {
+            let body = body.map_err(|e| ApiError::Unprocessable(format!("sync: {e}")))?;
+            let customer = s.extensions.get::<Customer>().ok_or(ApiError::Unauthorized)?;
+            let Some(conversation) = current_conversation(&st, &customer).await? else {
+                return Ok(json!({ "messages": [], "conversation_id": null }));
+            };
+            s.join(format!("wconv:{}", conversation.id));
+            let limit = body.limit.unwrap_or(200).clamp(1, 1000);
+            let messages = st.store.list_messages(customer.tenant_id, conversation.id, body.after, limit).await?;
+            Ok(json!({ "messages": messages, "conversation_id": conversation.id }))
+        }
+        .await;
+        send_ack(Some(ack), result);
+    });
+}
+
+#[derive(Deserialize)]
+struct CustomerMessage {
+    client_message_id: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct WidgetSync {
+    after: Option<MessageId>,
+    limit: Option<i64>,
+}

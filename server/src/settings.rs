@@ -1,0 +1,254 @@
+//! Typed configuration: built-in defaults, then an optional TOML file, then environment
+//! variables prefixed `SWITCHBOARD_` (nested keys joined by `__`, e.g.
+//! `SWITCHBOARD_OUTBOX__MAX_ATTEMPTS=5`), then command-line flags. Bad configuration fails at
+//! start-up, never later. Secrets are `SecretString` and print as `[REDACTED]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+// No `deny_unknown_fields` at the root: unrelated `SWITCHBOARD_*` variables (e.g. the test
+// suite's `SWITCHBOARD_TEST_*`) must not stop the server. Nested tables do deny unknown keys.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Settings {
+    /// Address the HTTP / Socket.IO listener binds.
+    pub listen: SocketAddr,
+    /// Where the embedded default keeps its SQLite database (and, later, media).
+    pub data_dir: PathBuf,
+    /// `postgres://…`, `mysql://…` or `sqlite:…`. Empty: SQLite in `data_dir`.
+    #[serde(serialize_with = "redact_opt")]
+    pub database_url: Option<SecretString>,
+    /// `redis://…` to run several nodes together. Empty: in-process bus (one node).
+    #[serde(serialize_with = "redact_opt")]
+    pub redis_url: Option<SecretString>,
+    /// Prefix for every Redis key and channel, so several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// The URL users reach this server at (printed at start, used in links).
+    pub public_url: Option<String>,
+    /// This process's name among the nodes (logs, outbox leases). Default: host + pid.
+    pub node_id: Option<String>,
+    /// Optional separate listener for `/metrics`; by default it is served on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `pretty` or `json` log lines.
+    pub log_format: String,
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    pub auth: AuthSettings,
+    pub bootstrap: BootstrapSettings,
+    pub outbox: OutboxSettings,
+    pub agents: AgentSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// How long a login session lasts.
+    pub session_ttl_secs: u64,
+}
+
+/// The tenant and admin created on first start with an empty database.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapSettings {
+    pub tenant_name: String,
+    pub tenant_slug: String,
+    pub admin_email: String,
+    /// Empty: a random password is generated and printed once.
+    #[serde(serialize_with = "redact_opt")]
+    pub admin_password: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Attempts before an entry is dead-lettered.
+    pub max_attempts: i64,
+    /// First retry delay; doubles each attempt up to `max_backoff_ms`.
+    pub base_backoff_ms: i64,
+    pub max_backoff_ms: i64,
+    /// How long a node holds a claimed entry before another node may take it over.
+    pub lease_ms: i64,
+    /// How often the worker looks for due entries when nothing woke it.
+    pub poll_interval_ms: u64,
+    /// Timeout of one delivery attempt.
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Capacity of a newly created agent.
+    pub default_capacity: i64,
+    /// After an agent's last connection drops, how long before they are marked offline.
+    pub disconnect_grace_secs: u64,
+    /// Presence entry lifetime; refreshed on heartbeats, so a crashed node's agents expire.
+    pub presence_ttl_secs: u64,
+}
+
+fn redact_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("[REDACTED]"),
+        None => s.serialize_none(),
+    }
+}
+
+const DEFAULTS: &str = r#"
+listen = "127.0.0.1:8080"
+data_dir = "./data"
+redis_prefix = "sb:"
+log_format = "pretty"
+max_body_bytes = 1048576
+
+[auth]
+session_ttl_secs = 86400
+
+[bootstrap]
+tenant_name = "Default"
+tenant_slug = "default"
+admin_email = "admin@example.com"
+
+[outbox]
+max_attempts = 10
+base_backoff_ms = 1000
+max_backoff_ms = 3600000
+lease_ms = 30000
+poll_interval_ms = 1000
+request_timeout_ms = 10000
+
+[agents]
+default_capacity = 5
+disconnect_grace_secs = 30
+presence_ttl_secs = 60
+"#;
+
+/// Values given on the command line; they win over the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+}
+
+impl Settings {
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = &overrides.config_file {
+            builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("SWITCHBOARD").prefix_separator("_").separator("__").try_parsing(true),
+        );
+        if let Some(v) = &overrides.listen {
+            builder = builder.set_override("listen", v.to_string())?;
+        }
+        if let Some(v) = &overrides.data_dir {
+            builder = builder.set_override("data_dir", v.display().to_string())?;
+        }
+        if let Some(v) = &overrides.database_url {
+            builder = builder.set_override("database_url", v.clone())?;
+        }
+        if let Some(v) = &overrides.redis_url {
+            builder = builder.set_override("redis_url", v.clone())?;
+        }
+        let mut settings: Settings = builder.build()?.try_deserialize().context("invalid configuration")?;
+        // An empty string in the environment means "not set".
+        if settings.database_url.as_ref().is_some_and(|u| u.expose_secret().is_empty()) {
+            settings.database_url = None;
+        }
+        if settings.redis_url.as_ref().is_some_and(|u| u.expose_secret().is_empty()) {
+            settings.redis_url = None;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
+        anyhow::ensure!(self.outbox.max_attempts >= 1, "outbox.max_attempts must be at least 1");
+        anyhow::ensure!(self.outbox.base_backoff_ms >= 1, "outbox.base_backoff_ms must be positive");
+        anyhow::ensure!(self.agents.default_capacity >= 1, "agents.default_capacity must be at least 1");
+        anyhow::ensure!(matches!(self.log_format.as_str(), "pretty" | "json"), "log_format must be pretty or json");
+        if let Some(url) = &self.database_url {
+            let u = url.expose_secret();
+            anyhow::ensure!(
+                ["postgres://", "postgresql://", "mysql://", "mariadb://", "sqlite:"].iter().any(|p| u.starts_with(p)),
+                "database_url must start with postgres://, mysql://, mariadb:// or sqlite:"
+            );
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite inside `data_dir`.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose_secret().to_string(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("switchboard.db").display()),
+        }
+    }
+
+    pub fn node_name(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
+    /// The configuration as TOML with secrets redacted (`print-config`).
+    pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        let value = serde_json::to_value(self)?;
+        Ok(toml_like(&value, ""))
+    }
+}
+
+/// Renders a JSON object as TOML-ish text: good enough for humans reading `print-config`
+/// without adding a TOML serializer dependency.
+fn toml_like(v: &serde_json::Value, section: &str) -> String {
+    let mut out = String::new();
+    let mut tables = Vec::new();
+    if let serde_json::Value::Object(map) = v {
+        for (k, val) in map {
+            match val {
+                serde_json::Value::Object(_) => tables.push((k, val)),
+                serde_json::Value::Null => out.push_str(&format!("# {k} is not set\n")),
+                other => out.push_str(&format!("{k} = {other}\n")),
+            }
+        }
+    }
+    for (k, val) in tables {
+        let name = if section.is_empty() { k.to_string() } else { format!("{section}.{k}") };
+        out.push_str(&format!("\n[{name}]\n"));
+        out.push_str(&toml_like(val, &name));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_secrets_are_redacted() {
+        let s = Settings::load(&Overrides {
+            database_url: Some("postgres://u:hunter2@db/x".into()),
+            ..Default::default()
+        })
+        .expect("defaults are valid");
+        assert_eq!(s.outbox.max_attempts, 10);
+        let printed = s.to_redacted_toml().expect("renders");
+        assert!(printed.contains("[REDACTED]"));
+        assert!(!printed.contains("hunter2"));
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_database_url_fails_fast() {
+        let err = Settings::load(&Overrides { database_url: Some("oracle://x".into()), ..Default::default() });
+        assert!(err.is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! Starts a real server in-process for a test and gives it an HTTP client and an admin token.
+
+use std::net::SocketAddr;
+
+use serde_json::{json, Value};
+use switchboard_server::settings::{Overrides, Settings};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Logs in and returns the session token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self.client.post(self.url("/api/v1/auth/login")).json(&json!({"email": email, "password": password})).send().await.expect("login request");
+        assert_eq!(r.status(), 200, "login as {email} failed");
+        let body: Value = r.json().await.expect("login body");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A server on 127.0.0.1:0 with a fresh in-memory SQLite database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = Settings::load(&Overrides {
+        database_url: Some("sqlite::memory:".into()),
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..Default::default()
+    })
+    .expect("settings");
+    settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_string().into());
+    tune(&mut settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(switchboard_server::launch(settings, listener, shutdown.clone()));
+    let client = reqwest::Client::new();
+    // Wait until it answers.
+    for _ in 0..200 {
+        if client.get(format!("http://{addr}/healthz")).send().await.is_ok() {
+            return TestApp { addr, client, shutdown, handle: Some(handle) };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("server did not start");
+}

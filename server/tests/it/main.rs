@@ -1,0 +1,6 @@
+//! The server's in-process integration tests: the real server (`launch`) on port 0 with an
+//! in-memory SQLite database and the in-process bus, driven over HTTP.
+
+mod api;
+mod helpers;
+mod ops;

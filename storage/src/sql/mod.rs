@@ -1,0 +1,277 @@
+//! The `Store` implementation. This file only routes each trait method to the area module that
+//! implements it (users, inboxes, conversations, assignment, outbox) and wraps it in
+//! [`SqlStore::run`], which retries transactions the database aborted to break a deadlock.
+
+mod assignment;
+mod conversations;
+mod inboxes;
+mod outbox;
+mod rows;
+mod users;
+
+use crate::error::{Error, Result};
+use crate::SqlStore;
+use async_trait::async_trait;
+use sqlx::AnyConnection;
+use std::borrow::Cow;
+use std::future::Future;
+use std::time::Duration;
+use switchboard_core::domain::*;
+use switchboard_core::error::StoreResult;
+use switchboard_core::ids::*;
+use switchboard_core::store::Store;
+use switchboard_core::time::Millis;
+
+/// How often a transaction aborted by a deadlock / serialization failure is run again.
+const MAX_ATTEMPTS: u32 = 6;
+
+impl SqlStore {
+    /// The query in this store's placeholder style.
+    pub(crate) fn sql<'a>(&self, query: &'a str) -> Cow<'a, str> {
+        self.dialect.sql(query)
+    }
+
+    /// Runs one storage operation, retrying it when the database aborted its transaction to
+    /// resolve a deadlock or a serialization conflict. Such aborts are expected, rare, and
+    /// harmless to retry: the aborted transaction changed nothing. They happen when concurrent
+    /// transactions wait on each other's unique-key or row locks (e.g. many first messages of the
+    /// same new contact on MySQL, where duplicate-key checks take shared locks).
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> StoreResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "retrying storage transaction");
+                    // A short, growing pause lets the winner of the race commit first.
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                other => return other.map_err(Into::into),
+            }
+        }
+    }
+
+    /// Appends a conversation event on the caller's connection (inside its transaction, so the
+    /// event exists exactly when the change it records does).
+    pub(crate) async fn record_event(&self, conn: &mut AnyConnection, event: Event<'_>) -> Result<()> {
+        sqlx::query(&self.sql(
+            "INSERT INTO conversation_events (tenant_id, conversation_id, kind, actor_user_id, detail, created_at, \
+             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(event.tenant.0)
+        .bind(event.conversation.0)
+        .bind(event.kind)
+        .bind(event.actor.map(|u| u.0))
+        .bind(event.detail)
+        .bind(event.now)
+        .bind(event.now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// One row of `conversation_events`: `created`, `assigned`, `requeued`, `resolved`.
+pub(crate) struct Event<'a> {
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub kind: &'a str,
+    pub actor: Option<UserId>,
+    pub detail: Option<&'a str>,
+    pub now: Millis,
+}
+
+/// A page size: non-positive means "the default", and no caller gets more than `MAX_PAGE`.
+pub(crate) fn page_limit(limit: i64) -> i64 {
+    const DEFAULT_PAGE: i64 = 100;
+    const MAX_PAGE: i64 = 1000;
+    if limit <= 0 {
+        DEFAULT_PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    }
+}
+
+pub(crate) fn not_found<T>() -> Result<T> {
+    Err(Error::not_found())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.dialect.name()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(|| async {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- tenants, users, sessions, tokens ----------------------------------------------------
+    async fn create_tenant(&self, name: &str, slug: &str, now: Millis) -> StoreResult<Tenant> {
+        self.run(|| self.create_tenant_impl(name, slug, now)).await
+    }
+    async fn count_tenants(&self) -> StoreResult<i64> {
+        self.run(|| self.count_tenants_impl()).await
+    }
+    async fn get_tenant(&self, id: TenantId) -> StoreResult<Tenant> {
+        self.run(|| self.get_tenant_impl(id)).await
+    }
+    async fn find_tenant_by_slug_unscoped(&self, slug: &str) -> StoreResult<Option<Tenant>> {
+        self.run(|| self.find_tenant_by_slug_impl(slug)).await
+    }
+    async fn create_user(&self, user: NewUser, now: Millis) -> StoreResult<User> {
+        self.run(|| self.create_user_impl(&user, now)).await
+    }
+    async fn get_user(&self, tenant: TenantId, id: UserId) -> StoreResult<User> {
+        self.run(|| self.get_user_impl(tenant, id)).await
+    }
+    async fn list_users(&self, tenant: TenantId) -> StoreResult<Vec<User>> {
+        self.run(|| self.list_users_impl(tenant)).await
+    }
+    async fn update_user(&self, tenant: TenantId, id: UserId, patch: UserPatch, now: Millis) -> StoreResult<User> {
+        self.run(|| self.update_user_impl(tenant, id, &patch, now)).await
+    }
+    async fn find_users_by_email_unscoped(&self, email: &str) -> StoreResult<Vec<User>> {
+        self.run(|| self.find_users_by_email_impl(email)).await
+    }
+    async fn set_agent_status(&self, tenant: TenantId, id: UserId, status: AgentStatus, now: Millis) -> StoreResult<User> {
+        self.run(|| self.set_agent_status_impl(tenant, id, status, now)).await
+    }
+    async fn create_session(&self, user: &User, token_hash: &str, expires_at: Millis, now: Millis) -> StoreResult<()> {
+        self.run(|| self.create_session_impl(user, token_hash, expires_at, now)).await
+    }
+    async fn find_session_unscoped(&self, token_hash: &str, now: Millis) -> StoreResult<Option<(Session, User)>> {
+        self.run(|| self.find_session_impl(token_hash, now)).await
+    }
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        self.run(|| self.delete_session_impl(token_hash)).await
+    }
+    async fn create_api_token(&self, tenant: TenantId, name: &str, role: Role, token_hash: &str, now: Millis) -> StoreResult<ApiToken> {
+        self.run(|| self.create_api_token_impl(tenant, name, role, token_hash, now)).await
+    }
+    async fn find_api_token_unscoped(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        self.run(|| self.find_api_token_impl(token_hash)).await
+    }
+    async fn list_api_tokens(&self, tenant: TenantId) -> StoreResult<Vec<ApiToken>> {
+        self.run(|| self.list_api_tokens_impl(tenant)).await
+    }
+    async fn delete_api_token(&self, tenant: TenantId, id: ApiTokenId) -> StoreResult<()> {
+        self.run(|| self.delete_api_token_impl(tenant, id)).await
+    }
+
+    // ---- teams and inboxes -------------------------------------------------------------------
+    async fn create_team(&self, tenant: TenantId, name: &str, now: Millis) -> StoreResult<Team> {
+        self.run(|| self.create_team_impl(tenant, name, now)).await
+    }
+    async fn list_teams(&self, tenant: TenantId) -> StoreResult<Vec<Team>> {
+        self.run(|| self.list_teams_impl(tenant)).await
+    }
+    async fn add_team_member(&self, tenant: TenantId, team: TeamId, user: UserId, now: Millis) -> StoreResult<()> {
+        self.run(|| self.add_team_member_impl(tenant, team, user, now)).await
+    }
+    async fn list_team_members(&self, tenant: TenantId, team: TeamId) -> StoreResult<Vec<UserId>> {
+        self.run(|| self.list_team_members_impl(tenant, team)).await
+    }
+    async fn create_inbox(&self, inbox: NewInbox, now: Millis) -> StoreResult<Inbox> {
+        self.run(|| self.create_inbox_impl(&inbox, now)).await
+    }
+    async fn get_inbox(&self, tenant: TenantId, id: InboxId) -> StoreResult<Inbox> {
+        self.run(|| self.get_inbox_impl(tenant, id)).await
+    }
+    async fn list_inboxes(&self, tenant: TenantId) -> StoreResult<Vec<Inbox>> {
+        self.run(|| self.list_inboxes_impl(tenant)).await
+    }
+    async fn update_inbox(&self, tenant: TenantId, id: InboxId, patch: InboxPatch, now: Millis) -> StoreResult<Inbox> {
+        self.run(|| self.update_inbox_impl(tenant, id, &patch, now)).await
+    }
+    async fn get_inbox_unscoped(&self, id: InboxId) -> StoreResult<Option<(Inbox, Option<String>)>> {
+        self.run(|| self.get_inbox_unscoped_impl(id)).await
+    }
+
+    // ---- contacts, conversations, messages ---------------------------------------------------
+    async fn get_contact(&self, tenant: TenantId, id: ContactId) -> StoreResult<Contact> {
+        self.run(|| self.get_contact_impl(tenant, id)).await
+    }
+    async fn list_contact_identities(&self, tenant: TenantId, id: ContactId) -> StoreResult<Vec<ContactIdentity>> {
+        self.run(|| self.list_contact_identities_impl(tenant, id)).await
+    }
+    async fn ingest_inbound(&self, msg: InboundMessage) -> StoreResult<IngestOutcome> {
+        self.run(|| self.ingest_inbound_impl(&msg)).await
+    }
+    async fn append_reply(&self, reply: NewReply) -> StoreResult<ReplyOutcome> {
+        self.run(|| self.append_reply_impl(&reply)).await
+    }
+    async fn get_conversation(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Conversation> {
+        self.run(|| async {
+            let mut conn = self.pool.acquire().await?;
+            self.get_conversation_on(&mut conn, tenant, id).await
+        })
+        .await
+    }
+    async fn find_conversation_for_identity(&self, tenant: TenantId, inbox: InboxId, external_id: &str) -> StoreResult<Option<Conversation>> {
+        self.run(|| self.find_conversation_for_identity_impl(tenant, inbox, external_id)).await
+    }
+    async fn list_conversations(&self, tenant: TenantId, filter: ConversationFilter) -> StoreResult<Vec<Conversation>> {
+        self.run(|| self.list_conversations_impl(tenant, &filter)).await
+    }
+    async fn list_messages(&self, tenant: TenantId, conversation: ConversationId, after: Option<MessageId>, limit: i64) -> StoreResult<Vec<Message>> {
+        self.run(|| self.list_messages_impl(tenant, conversation, after, limit)).await
+    }
+    async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Message> {
+        self.run(|| self.get_message_impl(tenant, id)).await
+    }
+    async fn set_message_status(&self, tenant: TenantId, id: MessageId, status: DeliveryStatus, now: Millis) -> StoreResult<()> {
+        self.run(|| self.set_message_status_impl(tenant, id, status, now)).await
+    }
+    async fn set_biz_data(&self, tenant: TenantId, id: ConversationId, biz_data: serde_json::Value, now: Millis) -> StoreResult<Conversation> {
+        self.run(|| self.set_biz_data_impl(tenant, id, &biz_data, now)).await
+    }
+    async fn list_conversation_events(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Vec<ConversationEvent>> {
+        self.run(|| self.list_conversation_events_impl(tenant, id)).await
+    }
+
+    // ---- assignment --------------------------------------------------------------------------
+    async fn try_assign(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> StoreResult<Option<Conversation>> {
+        self.run(|| self.try_assign_impl(tenant, conversation, agent, now)).await
+    }
+    async fn candidate_agents(&self, tenant: TenantId, team: Option<TeamId>) -> StoreResult<Vec<User>> {
+        self.run(|| self.candidate_agents_impl(tenant, team)).await
+    }
+    async fn queued_for_agent(&self, tenant: TenantId, agent: UserId, limit: i64) -> StoreResult<Vec<Conversation>> {
+        self.run(|| self.queued_for_agent_impl(tenant, agent, limit)).await
+    }
+    async fn requeue(&self, tenant: TenantId, conversation: ConversationId, now: Millis) -> StoreResult<Conversation> {
+        self.run(|| self.requeue_impl(tenant, conversation, now)).await
+    }
+    async fn resolve(&self, tenant: TenantId, conversation: ConversationId, actor: Option<UserId>, reason: CloseReason, now: Millis) -> StoreResult<Conversation> {
+        self.run(|| self.resolve_impl(tenant, conversation, actor, reason, now)).await
+    }
+    async fn tenants_with_queued(&self) -> StoreResult<Vec<TenantId>> {
+        self.run(|| self.tenants_with_queued_impl()).await
+    }
+
+    // ---- outbox ------------------------------------------------------------------------------
+    async fn claim_outbox(&self, owner: &str, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<OutboxEntry>> {
+        self.run(|| self.claim_outbox_impl(owner, now, lease_until, limit)).await
+    }
+    async fn complete_outbox(&self, id: OutboxId, now: Millis) -> StoreResult<()> {
+        self.run(|| self.complete_outbox_impl(id, now)).await
+    }
+    async fn fail_outbox(&self, id: OutboxId, error: &str, retry_at: Option<Millis>, now: Millis) -> StoreResult<()> {
+        self.run(|| self.fail_outbox_impl(id, error, retry_at, now)).await
+    }
+    async fn list_outbox(&self, tenant: TenantId, status: Option<OutboxStatus>, limit: i64) -> StoreResult<Vec<OutboxEntry>> {
+        self.run(|| self.list_outbox_impl(tenant, status, limit)).await
+    }
+    async fn retry_outbox(&self, tenant: TenantId, id: OutboxId, now: Millis) -> StoreResult<OutboxEntry> {
+        self.run(|| self.retry_outbox_impl(tenant, id, now)).await
+    }
+}

@@ -1,0 +1,181 @@
+//! Column lists and row-to-domain conversions, one pair per table. Every `SELECT` of a whole
+//! domain object uses the `*_COLS` constant here so the decoder and the query cannot drift.
+
+use crate::error::Result;
+use crate::exec::{flag, int, json, opt_int, opt_parsed, opt_text, parsed, text};
+use sqlx::any::AnyRow;
+use switchboard_core::domain::*;
+use switchboard_core::ids::*;
+
+pub(crate) const TENANT_COLS: &str = "id, name, slug, created_at";
+
+pub(crate) fn tenant(row: &AnyRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: TenantId(int(row, "id")?),
+        name: text(row, "name")?,
+        slug: text(row, "slug")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(crate) const USER_COLS: &str = "id, tenant_id, email, name, role, password_hash, status, capacity, \
+     active_load, last_assigned_at, created_at, updated_at";
+
+pub(crate) fn user(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: UserId(int(row, "id")?),
+        tenant_id: TenantId(int(row, "tenant_id")?),
+        email: text(row, "email")?,
+        name: text(row, "name")?,
+        role: parsed(row, "role", Role::parse)?,
+        password_hash: text(row, "password_hash")?,
+        status: parsed(row, "status", AgentStatus::parse)?,
+        capacity: int(row, "capacity")?,
+        active_load: int(row, "active_load")?,
+        last_assigned_at: opt_int(row, "last_assigned_at")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(crate) const API_TOKEN_COLS: &str = "id, tenant_id, name, role, created_at";
+
+pub(crate) fn api_token(row: &AnyRow) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: ApiTokenId(int(row, "id")?),
+        tenant_id: TenantId(int(row, "tenant_id")?),
+        name: text(row, "name")?,
+        role: parsed(row, "role", Role::parse)?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(crate) const TEAM_COLS: &str = "id, tenant_id, name, created_at";
+
+pub(crate) fn team(row: &AnyRow) -> Result<Team> {
+    Ok(Team {
+        id: TeamId(int(row, "id")?),
+        tenant_id: TenantId(int(row, "tenant_id")?),
+        name: text(row, "name")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(crate) const INBOX_COLS: &str = "id, tenant_id, name, kind, settings, secrets, mask_identifiers, team_id, \
+     token_hash, created_at, updated_at";
+
+pub(crate) fn inbox(row: &AnyRow) -> Result<Inbox> {
+    Ok(Inbox {
+        id: InboxId(int(row, "id")?),
+        tenant_id: TenantId(int(row, "tenant_id")?),
+        name: text(row, "name")?,
+        kind: parsed(row, "kind", ChannelKind::parse)?,
+        settings: json(row, "settings")?,
+        secrets: json(row, "secrets")?,
+        mask_identifiers: flag(row, "mask_identifiers")?,
+        team_id: opt_int(row, "team_id")?.map(TeamId),
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn inbox_token_hash(row: &AnyRow) -> Result<Option<String>> {
+    opt_text(row, "token_hash")
+}
+
+pub(crate) const CONTACT_COLS: &str = "id, tenant_id, name, created_at";
+
+pub(crate) fn contact(row: &AnyRow) -> Result<Contact> {
+    Ok(Contact {
+        id: ContactId(int(row, "id")?),
+        tenant_id: TenantId(int(row, "tenant_id")?),
+        name: opt_text(row, "name")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(crate) fn contact_identity(row: &AnyRow) -> Result<ContactIdentity> {
+    Ok(ContactIdentity {
+        contact_id: ContactId(int(row, "contact_id")?),
+        inbox_id: InboxId(int(row, "inbox_id")?),
+        external_id: text(row, "external_id")?,
+    })
+}
+
+pub(crate) const CONVERSATION_COLS: &str = "id, tenant_id, inbox_id, contact_id, state, priority, team_id, \
+     assignee_id, created_at, queued_at, assigned_at, first_agent_reply_at, closed_at, close_reason, biz_data, \
+     updated_at";
+
+pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
+    Ok(Conversation {
+        id: ConversationId(int(row, "id")?),
+        tenant_id: TenantId(int(row, "tenant_id")?),
+        inbox_id: InboxId(int(row, "inbox_id")?),
+        contact_id: ContactId(int(row, "contact_id")?),
+        state: parsed(row, "state", ConversationState::parse)?,
+        priority: int(row, "priority")?,
+        team_id: opt_int(row, "team_id")?.map(TeamId),
+        assignee_id: opt_int(row, "assignee_id")?.map(UserId),
+        created_at: int(row, "created_at")?,
+        queued_at: opt_int(row, "queued_at")?,
+        assigned_at: opt_int(row, "assigned_at")?,
+        first_agent_reply_at: opt_int(row, "first_agent_reply_at")?,
+        closed_at: opt_int(row, "closed_at")?,
+        close_reason: opt_parsed(row, "close_reason", CloseReason::parse)?,
+        biz_data: json(row, "biz_data")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(crate) const MESSAGE_COLS: &str = "id, tenant_id, conversation_id, inbox_id, direction, sender_kind, \
+     sender_user_id, text, attachments, platform_message_id, client_message_id, status, created_at";
+
+pub(crate) fn message(row: &AnyRow) -> Result<Message> {
+    Ok(Message {
+        id: MessageId(int(row, "id")?),
+        tenant_id: TenantId(int(row, "tenant_id")?),
+        conversation_id: ConversationId(int(row, "conversation_id")?),
+        inbox_id: InboxId(int(row, "inbox_id")?),
+        direction: parsed(row, "direction", MessageDirection::parse)?,
+        sender_kind: parsed(row, "sender_kind", SenderKind::parse)?,
+        sender_user_id: opt_int(row, "sender_user_id")?.map(UserId),
+        text: opt_text(row, "text")?,
+        attachments: json(row, "attachments")?,
+        platform_message_id: opt_text(row, "platform_message_id")?,
+        client_message_id: opt_text(row, "client_message_id")?,
+        status: parsed(row, "status", DeliveryStatus::parse)?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(crate) const EVENT_COLS: &str = "conversation_id, kind, actor_user_id, detail, created_at";
+
+pub(crate) fn event(row: &AnyRow) -> Result<ConversationEvent> {
+    Ok(ConversationEvent {
+        conversation_id: ConversationId(int(row, "conversation_id")?),
+        kind: text(row, "kind")?,
+        actor_user_id: opt_int(row, "actor_user_id")?.map(UserId),
+        detail: opt_text(row, "detail")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(crate) const OUTBOX_COLS: &str = "id, tenant_id, inbox_id, message_id, kind, payload, status, attempts, \
+     next_attempt_at, last_error, created_at, updated_at";
+
+pub(crate) fn outbox(row: &AnyRow) -> Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: OutboxId(int(row, "id")?),
+        tenant_id: TenantId(int(row, "tenant_id")?),
+        inbox_id: InboxId(int(row, "inbox_id")?),
+        message_id: opt_int(row, "message_id")?.map(MessageId),
+        kind: text(row, "kind")?,
+        payload: json(row, "payload")?,
+        status: parsed(row, "status", OutboxStatus::parse)?,
+        attempts: int(row, "attempts")?,
+        next_attempt_at: int(row, "next_attempt_at")?,
+        last_error: opt_text(row, "last_error")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
