@@ -23,7 +23,7 @@ fi
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== Rust tests"
-cargo build --workspace --all-targets --locked
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked -- --test-threads=4
 
 echo "== End-to-end tests (real server, socket.io-client)"

@@ -21,6 +21,8 @@ pub enum BusEvent {
     /// An agent's status or load changed.
     AgentUpdated { tenant_id: TenantId, user_id: UserId, payload: serde_json::Value },
     /// Capacity may have freed or work arrived for a tenant: some node should try dispatching.
+    /// Nodes dispatch locally on every arrival and freed slot today; the router uses this to
+    /// hand work between nodes.
     DispatchNeeded { tenant_id: TenantId },
 }
 

@@ -35,7 +35,7 @@ pub async fn ensure_initial_tenant(store: &dyn Store, settings: &Settings) -> an
     let tenant = store.create_tenant(&b.tenant_name, &b.tenant_slug, now).await.context("creating the first tenant")?;
     let (password, generated) = match &b.admin_password {
         Some(p) => (p.expose_secret().to_string(), false),
-        None => (new_token("").chars().take(20).collect::<String>(), true),
+        None => (new_token("").chars().filter(char::is_ascii_alphanumeric).take(20).collect::<String>(), true),
     };
     store
         .create_user(
