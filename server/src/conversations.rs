@@ -35,8 +35,16 @@ pub fn check_text(text: Option<&str>, attachments: &[Attachment]) -> ApiResult<(
 #[instrument(skip_all, fields(inbox_id = %msg.inbox_id, platform_message_id = %msg.platform_message_id))]
 pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOutcome> {
     check_text(msg.text.as_deref(), &msg.attachments)?;
-    let outcome = state.store.ingest_inbound(msg).await?;
+    let mut outcome = state.store.ingest_inbound(msg).await?;
     metrics::counter!("switchboard_inbound_messages_total", "duplicate" => (!outcome.message_created).to_string()).increment(1);
+    // A new conversation is routed before its first message is announced, so the announcement
+    // already names the agent who got it and reaches their sockets.
+    if outcome.conversation_created {
+        publish_conversation(state, &outcome.conversation, None).await;
+        if let Some(assigned) = state.dispatcher.conversation_waiting(state, &outcome.conversation).await {
+            outcome.conversation = assigned;
+        }
+    }
     if outcome.message_created {
         publish(state, BusEvent::MessageCreated {
             tenant_id: outcome.conversation.tenant_id,
@@ -45,10 +53,6 @@ pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOu
             payload: message_json(&outcome.message),
         })
         .await;
-    }
-    if outcome.conversation_created {
-        publish_conversation(state, &outcome.conversation, None).await;
-        state.dispatcher.conversation_waiting(state, &outcome.conversation).await;
     }
     Ok(outcome)
 }

@@ -20,8 +20,9 @@ use crate::time::now_ms;
 
 #[async_trait]
 pub trait Dispatcher: Send + Sync + 'static {
-    /// A conversation entered the queue: try to place it now.
-    async fn conversation_waiting(&self, state: &AppState, conversation: &Conversation);
+    /// A conversation entered the queue: try to place it now. Returns the conversation as
+    /// assigned, or `None` if it stays queued.
+    async fn conversation_waiting(&self, state: &AppState, conversation: &Conversation) -> Option<Conversation>;
     /// An agent may have room (resolved a conversation, became available): give them work.
     async fn capacity_freed(&self, state: &AppState, tenant: TenantId, agent: UserId);
     /// Safety net: try every queued conversation of every tenant.
@@ -35,23 +36,30 @@ const BATCH: i64 = 20;
 
 #[async_trait]
 impl Dispatcher for LeastLoaded {
-    async fn conversation_waiting(&self, state: &AppState, conversation: &Conversation) {
+    async fn conversation_waiting(&self, state: &AppState, conversation: &Conversation) -> Option<Conversation> {
         let candidates = match state.store.candidate_agents(conversation.tenant_id, conversation.team_id).await {
             Ok(c) => c,
-            Err(e) => return tracing::warn!(error = %e, "dispatch: listing agents failed; sweep will retry"),
+            Err(e) => {
+                tracing::warn!(error = %e, "dispatch: listing agents failed; sweep will retry");
+                return None;
+            }
         };
         for agent in candidates {
             match state.store.try_assign(conversation.tenant_id, conversation.id, agent.id, now_ms()).await {
                 Ok(Some(assigned)) => {
                     metrics::counter!("switchboard_assignments_total").increment(1);
                     publish_conversation(state, &assigned, None).await;
-                    return;
+                    return Some(assigned);
                 }
                 // The agent filled up or the conversation was taken meanwhile: try the next.
                 Ok(None) => continue,
-                Err(e) => return tracing::warn!(error = %e, "dispatch: assignment failed; sweep will retry"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dispatch: assignment failed; sweep will retry");
+                    return None;
+                }
             }
         }
+        None
     }
 
     async fn capacity_freed(&self, state: &AppState, tenant: TenantId, agent: UserId) {

@@ -124,7 +124,14 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
             })
             .await?;
             s.join(format!("wconv:{}", outcome.conversation.id));
-            Ok(json!({ "message": outcome.message, "conversation_id": outcome.conversation.id, "duplicate": !outcome.message_created }))
+            // The conversation's state rides on the ack: events about it published before this
+            // socket joined the conversation's room (e.g. its assignment) did not reach it.
+            Ok(json!({
+                "message": outcome.message,
+                "conversation_id": outcome.conversation.id,
+                "conversation": { "id": outcome.conversation.id, "state": outcome.conversation.state },
+                "duplicate": !outcome.message_created,
+            }))
         }
         .await;
         send_ack(Some(ack), result);
