@@ -86,9 +86,9 @@ pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>> {
         Ok(v) => Ok(v),
         // MySQL's TEXT arrives as a blob through the Any driver.
         Err(sqlx::Error::ColumnDecode { .. }) => match row.try_get::<Option<Vec<u8>>, _>(col)? {
-            Some(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| Error::Corrupt(format!("column {col} is not UTF-8"))),
+            Some(bytes) => {
+                String::from_utf8(bytes).map(Some).map_err(|_| Error::Corrupt(format!("column {col} is not UTF-8")))
+            }
             None => Ok(None),
         },
         Err(e) => Err(e.into()),
@@ -107,9 +107,7 @@ pub(crate) fn parsed<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -
 
 pub(crate) fn opt_parsed<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>> {
     match opt_text(row, col)? {
-        Some(s) => parse(&s)
-            .map(Some)
-            .ok_or_else(|| Error::Corrupt(format!("column {col} holds unknown value {s:?}"))),
+        Some(s) => parse(&s).map(Some).ok_or_else(|| Error::Corrupt(format!("column {col} holds unknown value {s:?}"))),
         None => Ok(None),
     }
 }

@@ -105,12 +105,8 @@ impl SqlStore {
                 // our own transactions into an orderly queue on the pool. It also makes
                 // `sqlite::memory:` one database (each connection would otherwise get its own),
                 // which is why the connection must never be recycled either.
-                pool = pool
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .after_connect(|conn, _meta| {
+                pool = pool.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None).after_connect(
+                    |conn, _meta| {
                         Box::pin(async move {
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             // WAL lets readers in other processes (backups, sqlite3 shell) read
@@ -119,7 +115,8 @@ impl SqlStore {
                             conn.execute("PRAGMA busy_timeout = 5000").await?;
                             Ok(())
                         })
-                    });
+                    },
+                );
                 sqlite_create_if_missing(&url)
             }
         };
@@ -132,11 +129,31 @@ impl SqlStore {
     }
 
     /// Applies the embedded migrations of this dialect that the database has not seen yet.
-    /// Safe to call from several nodes at once: sqlx takes a database-level lock first
-    /// (PostgreSQL advisory lock, MySQL `GET_LOCK`; SQLite's write lock).
+    /// Safe to call from several nodes at once: the migrator runs under a database-wide lock
+    /// (PostgreSQL advisory lock via sqlx; on MySQL our own `GET_LOCK`, see below; SQLite's
+    /// write lock).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let migrator = migrations::migrator(self.dialect).await.map_err(error::Error::from)?;
-        migrator.run(&self.pool).await.map_err(error::Error::from)?;
+        // Lock, migrate and unlock on one connection: MySQL's named locks belong to a session.
+        let mut conn = self.pool.acquire().await.map_err(error::Error::from)?;
+        if self.dialect == Dialect::Mysql {
+            // sqlx locks with GET_LOCK(name, -1), which MySQL takes as "wait forever" but
+            // MariaDB answers at once with NULL (no lock) — two nodes starting together would
+            // then both apply the migration and one fails on `_sqlx_migrations`' primary key.
+            // A positive timeout means the same on both. The name is hashed to stay within
+            // the 64-character limit whatever the database is called.
+            let got: Option<i64> =
+                sqlx::query_scalar(MYSQL_MIGRATE_LOCK).fetch_one(&mut *conn).await.map_err(error::Error::from)?;
+            if got != Some(1) {
+                return Err(StoreError::Unavailable("timed out waiting for another node's migration".into()));
+            }
+        }
+        let result = migrator.run(&mut *conn).await;
+        if self.dialect == Dialect::Mysql {
+            // Best effort: the lock also ends with the session if this fails.
+            let _ = sqlx::query(MYSQL_MIGRATE_UNLOCK).execute(&mut *conn).await;
+        }
+        result.map_err(error::Error::from)?;
         Ok(())
     }
 
@@ -149,6 +166,9 @@ impl SqlStore {
         self.pool.close().await;
     }
 }
+
+const MYSQL_MIGRATE_LOCK: &str = "SELECT GET_LOCK(CONCAT('switchboard-migrate-', SHA1(DATABASE())), 600)";
+const MYSQL_MIGRATE_UNLOCK: &str = "SELECT RELEASE_LOCK(CONCAT('switchboard-migrate-', SHA1(DATABASE())))";
 
 /// Adds `mode=rwc` to a file-backed SQLite URL that does not choose a mode, so the database file
 /// is created on first start.

@@ -38,7 +38,13 @@ impl<'s> MigrationSource<'s> for Embedded {
                         Dialect::Mysql => my,
                         Dialect::Sqlite => lite,
                     };
-                    Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
                 })
                 .collect())
         })

@@ -50,10 +50,8 @@ pub async fn server_reachable(kind: Dialect) -> bool {
     }
     crate::install_drivers();
     let url = normalized(&server_url(kind));
-    let reachable = matches!(
-        tokio::time::timeout(Duration::from_secs(5), AnyConnection::connect(&url)).await,
-        Ok(Ok(_))
-    );
+    let reachable =
+        matches!(tokio::time::timeout(Duration::from_secs(5), AnyConnection::connect(&url)).await, Ok(Ok(_)));
     if let Ok(mut seen) = SEEN.lock() {
         seen.get_or_insert_with(HashMap::new).insert(kind, reachable);
     }
@@ -69,12 +67,7 @@ pub async fn try_scratch_database_url(kind: Dialect) -> Result<String, sqlx::Err
     crate::install_drivers();
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let name = format!(
-        "sb_test_{}_{}_{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed),
-        nanos
-    );
+    let name = format!("sb_test_{}_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed), nanos);
     let url = with_database(&normalized(&server_url(kind)), &name);
     Any::create_database(&url).await?;
     Ok(url)

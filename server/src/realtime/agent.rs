@@ -24,7 +24,7 @@ use socketioxide::SocketIo;
 use switchboard_core::domain::{AgentStatus, CloseReason, ConversationFilter, Role, User};
 use switchboard_core::ids::{ConversationId, MessageId};
 
-use super::send_ack;
+use super::{send_ack, AuthFailed};
 use crate::auth::{resolve_token, Principal};
 use crate::conversations::{self, Replier};
 use crate::error::ApiError;
@@ -34,15 +34,6 @@ use crate::views::conversation_view;
 #[derive(Deserialize)]
 struct AgentAuth {
     token: String,
-}
-
-#[derive(Debug)]
-struct AuthFailed(&'static str);
-
-impl std::fmt::Display for AuthFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
 }
 
 /// The authenticated user of a socket, stored in its extensions by the connect middleware.

@@ -17,6 +17,16 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
+/// Why a connection was refused; socket.io-client sees the text as `connect_error`'s message.
+#[derive(Debug)]
+pub struct AuthFailed(pub &'static str);
+
+impl std::fmt::Display for AuthFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
 /// The acknowledgement shape of every client request: `{ok: true, ...}` or
 /// `{ok: false, error: {code, message}}` with the same codes as the REST API.
 #[derive(Serialize)]

@@ -21,7 +21,7 @@ use switchboard_core::domain::{ChannelKind, Conversation, InboundMessage};
 use switchboard_core::ids::{InboxId, MessageId, TenantId};
 use switchboard_gateway::signature::constant_time_eq;
 
-use super::send_ack;
+use super::{send_ack, AuthFailed};
 use crate::auth::{new_token, token_hash};
 use crate::conversations;
 use crate::error::ApiError;
@@ -34,15 +34,6 @@ struct WidgetAuth {
     widget_key: String,
     session: Option<String>,
     name: Option<String>,
-}
-
-#[derive(Debug)]
-struct AuthFailed(&'static str);
-
-impl std::fmt::Display for AuthFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
 }
 
 /// Who this widget socket is, decided at connect.

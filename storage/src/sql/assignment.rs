@@ -10,8 +10,8 @@
 //! statement order is still possible in principle, and `SqlStore::run` retries it.
 
 use super::page_limit;
-use super::Event;
 use super::rows::{self, CONVERSATION_COLS, USER_COLS};
+use super::Event;
 use crate::error::{Error, Result};
 use crate::SqlStore;
 use sqlx::Row;
@@ -33,7 +33,13 @@ impl SqlStore {
     ///    of N concurrent attempts for one conversation exactly one moves it to `assigned`.
     /// 3. Both updates are in one transaction: if the second matches nothing we roll back, and
     ///    the slot taken in step 1 is given back as if it had never been taken.
-    pub(super) async fn try_assign_impl(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> Result<Option<Conversation>> {
+    pub(super) async fn try_assign_impl(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        agent: UserId,
+        now: Millis,
+    ) -> Result<Option<Conversation>> {
         let mut tx = self.pool.begin().await?;
         let took_slot = sqlx::query(&self.sql(
             "UPDATE users SET active_load = active_load + 1, last_assigned_at = ?, updated_at = ? \
@@ -66,7 +72,11 @@ impl SqlStore {
             tx.rollback().await?;
             return Ok(None);
         }
-        self.record_event(&mut tx, Event { tenant, conversation, kind: "assigned", actor: Some(agent), detail: None, now }).await?;
+        self.record_event(
+            &mut tx,
+            Event { tenant, conversation, kind: "assigned", actor: Some(agent), detail: None, now },
+        )
+        .await?;
         let assigned = self.get_conversation_on(&mut tx, tenant, conversation).await?;
         tx.commit().await?;
         Ok(Some(assigned))
@@ -93,7 +103,12 @@ impl SqlStore {
         Ok(agents)
     }
 
-    pub(super) async fn queued_for_agent_impl(&self, tenant: TenantId, agent: UserId, limit: i64) -> Result<Vec<Conversation>> {
+    pub(super) async fn queued_for_agent_impl(
+        &self,
+        tenant: TenantId,
+        agent: UserId,
+        limit: i64,
+    ) -> Result<Vec<Conversation>> {
         let sql = format!(
             "SELECT {CONVERSATION_COLS} FROM conversations WHERE tenant_id = ? AND state = 'queued' \
              AND (team_id IS NULL OR team_id IN (SELECT team_id FROM team_members WHERE user_id = ? AND tenant_id = ?)) \
@@ -111,7 +126,12 @@ impl SqlStore {
 
     /// Moves an offered/assigned/waiting conversation back to `queued`. Keeps the original
     /// `queued_at`, so a customer whose agent vanished does not lose their place in line.
-    pub(super) async fn requeue_impl(&self, tenant: TenantId, conversation: ConversationId, now: Millis) -> Result<Conversation> {
+    pub(super) async fn requeue_impl(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        now: Millis,
+    ) -> Result<Conversation> {
         let mut tx = self.pool.begin().await?;
         let current = self.get_conversation_on(&mut tx, tenant, conversation).await?;
         if !current.state.can_become(ConversationState::Queued) {
@@ -129,7 +149,11 @@ impl SqlStore {
         if !moved {
             return Err(Error::Retry("conversation changed during requeue"));
         }
-        self.record_event(&mut tx, Event { tenant, conversation, kind: "requeued", actor: current.assignee_id, detail: None, now }).await?;
+        self.record_event(
+            &mut tx,
+            Event { tenant, conversation, kind: "requeued", actor: current.assignee_id, detail: None, now },
+        )
+        .await?;
         let requeued = self.get_conversation_on(&mut tx, tenant, conversation).await?;
         tx.commit().await?;
         Ok(requeued)
@@ -165,7 +189,11 @@ impl SqlStore {
         if !self.update_if_unchanged(&mut tx, &current, &set, &[now, now]).await? {
             return Err(Error::Retry("conversation changed during resolve"));
         }
-        self.record_event(&mut tx, Event { tenant, conversation, kind: "resolved", actor, detail: Some(reason.as_str()), now }).await?;
+        self.record_event(
+            &mut tx,
+            Event { tenant, conversation, kind: "resolved", actor, detail: Some(reason.as_str()), now },
+        )
+        .await?;
         let resolved = self.get_conversation_on(&mut tx, tenant, conversation).await?;
         tx.commit().await?;
         Ok(resolved)
@@ -189,7 +217,13 @@ impl SqlStore {
     /// Applies `set` only if the conversation still has the state and assignee we read (the
     /// read took no lock). `false` means someone changed it in between: the caller aborts the
     /// transaction — undoing its slot release — and `run` starts over from a fresh read.
-    async fn update_if_unchanged(&self, conn: &mut sqlx::AnyConnection, current: &Conversation, set: &str, set_args: &[i64]) -> Result<bool> {
+    async fn update_if_unchanged(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        current: &Conversation,
+        set: &str,
+        set_args: &[i64],
+    ) -> Result<bool> {
         let assignee = if current.assignee_id.is_some() { "assignee_id = ?" } else { "assignee_id IS NULL" };
         let sql = format!("UPDATE conversations SET {set} WHERE id = ? AND tenant_id = ? AND state = ? AND {assignee}");
         let sql = self.sql(&sql);
@@ -205,9 +239,10 @@ impl SqlStore {
     }
 
     pub(super) async fn tenants_with_queued_impl(&self) -> Result<Vec<TenantId>> {
-        let found = sqlx::query("SELECT DISTINCT tenant_id FROM conversations WHERE state = 'queued' ORDER BY tenant_id")
-            .fetch_all(&self.pool)
-            .await?;
+        let found =
+            sqlx::query("SELECT DISTINCT tenant_id FROM conversations WHERE state = 'queued' ORDER BY tenant_id")
+                .fetch_all(&self.pool)
+                .await?;
         found.iter().map(|row| Ok(TenantId(row.try_get::<i64, _>("tenant_id")?))).collect()
     }
 }

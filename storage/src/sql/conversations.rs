@@ -11,8 +11,8 @@
 use super::inboxes::insert_contact;
 use super::not_found;
 use super::page_limit;
-use super::Event;
 use super::rows::{self, CONVERSATION_COLS, EVENT_COLS, MESSAGE_COLS, OUTBOX_COLS};
+use super::Event;
 use crate::error::{Error, Result};
 use crate::exec::{bind_all, insert_id, insert_ignore_id, Arg};
 use crate::SqlStore;
@@ -74,11 +74,20 @@ impl SqlStore {
                 match insert_ignore_id(self.dialect, &mut *tx, query).await? {
                     Some(id) => {
                         let id = ConversationId(id);
-                        self.record_event(&mut tx, Event { tenant, conversation: id, kind: "created", actor: None, detail: None, now }).await?;
+                        self.record_event(
+                            &mut tx,
+                            Event { tenant, conversation: id, kind: "created", actor: None, detail: None, now },
+                        )
+                        .await?;
                         (id, true)
                     }
                     // Another transaction opened it first (and has committed: our insert waited).
-                    None => match sqlx::query(&open_sql).bind(msg.inbox_id.0).bind(contact.0).fetch_optional(&mut *tx).await? {
+                    None => match sqlx::query(&open_sql)
+                        .bind(msg.inbox_id.0)
+                        .bind(contact.0)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    {
                         Some(row) => (ConversationId(row.try_get("id")?), false),
                         // ... and closed it again meanwhile. Start over.
                         None => return Err(Error::Retry("open conversation vanished")),
@@ -183,7 +192,12 @@ impl SqlStore {
             return Ok(ours);
         }
         sqlx::query(&self.sql("DELETE FROM contacts WHERE id = ?")).bind(ours.0).execute(&mut *conn).await?;
-        match sqlx::query(&find_sql).bind(msg.inbox_id.0).bind(&msg.contact_external_id).fetch_optional(&mut *conn).await? {
+        match sqlx::query(&find_sql)
+            .bind(msg.inbox_id.0)
+            .bind(&msg.contact_external_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
             Some(row) => Ok(ContactId(row.try_get("contact_id")?)),
             None => Err(Error::Retry("contact identity vanished")),
         }
@@ -191,7 +205,9 @@ impl SqlStore {
 
     /// The already-stored outcome of an inbound message, if (inbox, platform id) is known.
     async fn find_ingested(&self, msg: &InboundMessage) -> Result<Option<IngestOutcome>> {
-        let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE inbox_id = ? AND platform_message_id = ? AND tenant_id = ?");
+        let sql = format!(
+            "SELECT {MESSAGE_COLS} FROM messages WHERE inbox_id = ? AND platform_message_id = ? AND tenant_id = ?"
+        );
         let row = sqlx::query(&self.sql(&sql))
             .bind(msg.inbox_id.0)
             .bind(&msg.platform_message_id)
@@ -306,7 +322,9 @@ impl SqlStore {
         conversation: ConversationId,
         client_id: &str,
     ) -> Result<Option<ReplyOutcome>> {
-        let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ? AND client_message_id = ? AND tenant_id = ?");
+        let sql = format!(
+            "SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ? AND client_message_id = ? AND tenant_id = ?"
+        );
         let row = sqlx::query(&self.sql(&sql))
             .bind(conversation.0)
             .bind(client_id)
@@ -321,7 +339,12 @@ impl SqlStore {
         Ok(Some(ReplyOutcome { message, outbox, created: false }))
     }
 
-    pub(crate) async fn get_conversation_on(&self, conn: &mut AnyConnection, tenant: TenantId, id: ConversationId) -> Result<Conversation> {
+    pub(crate) async fn get_conversation_on(
+        &self,
+        conn: &mut AnyConnection,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> Result<Conversation> {
         let sql = format!("SELECT {CONVERSATION_COLS} FROM conversations WHERE id = ? AND tenant_id = ?");
         match sqlx::query(&self.sql(&sql)).bind(id.0).bind(tenant.0).fetch_optional(conn).await? {
             Some(row) => rows::conversation(&row),
@@ -337,14 +360,15 @@ impl SqlStore {
         external_id: &str,
     ) -> Result<Option<Conversation>> {
         let mut conn = self.pool.acquire().await?;
-        let identity = sqlx::query(&self.sql(
-            "SELECT contact_id FROM contact_identities WHERE inbox_id = ? AND external_id = ? AND tenant_id = ?",
-        ))
-        .bind(inbox.0)
-        .bind(external_id)
-        .bind(tenant.0)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let identity =
+            sqlx::query(&self.sql(
+                "SELECT contact_id FROM contact_identities WHERE inbox_id = ? AND external_id = ? AND tenant_id = ?",
+            ))
+            .bind(inbox.0)
+            .bind(external_id)
+            .bind(tenant.0)
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(identity) = identity else { return Ok(None) };
         let contact: i64 = identity.try_get("contact_id")?;
         // Open first (open_key is non-NULL only while open), then newest.
@@ -352,16 +376,16 @@ impl SqlStore {
             "SELECT {CONVERSATION_COLS} FROM conversations WHERE inbox_id = ? AND contact_id = ? AND tenant_id = ? \
              ORDER BY CASE WHEN open_key IS NULL THEN 1 ELSE 0 END, id DESC LIMIT 1"
         );
-        let row = sqlx::query(&self.sql(&sql))
-            .bind(inbox.0)
-            .bind(contact)
-            .bind(tenant.0)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row =
+            sqlx::query(&self.sql(&sql)).bind(inbox.0).bind(contact).bind(tenant.0).fetch_optional(&mut *conn).await?;
         row.as_ref().map(rows::conversation).transpose()
     }
 
-    pub(super) async fn list_conversations_impl(&self, tenant: TenantId, filter: &ConversationFilter) -> Result<Vec<Conversation>> {
+    pub(super) async fn list_conversations_impl(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<Conversation>> {
         let mut sql = format!("SELECT {CONVERSATION_COLS} FROM conversations WHERE tenant_id = ?");
         let mut args = vec![Arg::Int(tenant.0)];
         if let Some(state) = filter.state {
@@ -418,7 +442,12 @@ impl SqlStore {
         self.get_message_on(&mut conn, tenant, id).await
     }
 
-    pub(crate) async fn get_message_on(&self, conn: &mut AnyConnection, tenant: TenantId, id: MessageId) -> Result<Message> {
+    pub(crate) async fn get_message_on(
+        &self,
+        conn: &mut AnyConnection,
+        tenant: TenantId,
+        id: MessageId,
+    ) -> Result<Message> {
         let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = ? AND tenant_id = ?");
         match sqlx::query(&self.sql(&sql)).bind(id.0).bind(tenant.0).fetch_optional(conn).await? {
             Some(row) => rows::message(&row),
@@ -426,28 +455,43 @@ impl SqlStore {
         }
     }
 
-    pub(super) async fn set_message_status_impl(&self, tenant: TenantId, id: MessageId, status: DeliveryStatus, now: Millis) -> Result<()> {
-        let done = sqlx::query(&self.sql("UPDATE messages SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"))
-            .bind(status.as_str())
-            .bind(now)
-            .bind(id.0)
-            .bind(tenant.0)
-            .execute(&self.pool)
-            .await?;
+    pub(super) async fn set_message_status_impl(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        status: DeliveryStatus,
+        now: Millis,
+    ) -> Result<()> {
+        let done =
+            sqlx::query(&self.sql("UPDATE messages SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"))
+                .bind(status.as_str())
+                .bind(now)
+                .bind(id.0)
+                .bind(tenant.0)
+                .execute(&self.pool)
+                .await?;
         if done.rows_affected() == 0 {
             return not_found();
         }
         Ok(())
     }
 
-    pub(super) async fn set_biz_data_impl(&self, tenant: TenantId, id: ConversationId, biz_data: &serde_json::Value, now: Millis) -> Result<Conversation> {
-        let done = sqlx::query(&self.sql("UPDATE conversations SET biz_data = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"))
-            .bind(serde_json::to_string(biz_data)?)
-            .bind(now)
-            .bind(id.0)
-            .bind(tenant.0)
-            .execute(&self.pool)
-            .await?;
+    pub(super) async fn set_biz_data_impl(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        biz_data: &serde_json::Value,
+        now: Millis,
+    ) -> Result<Conversation> {
+        let done = sqlx::query(
+            &self.sql("UPDATE conversations SET biz_data = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"),
+        )
+        .bind(serde_json::to_string(biz_data)?)
+        .bind(now)
+        .bind(id.0)
+        .bind(tenant.0)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return not_found();
         }
@@ -455,10 +499,16 @@ impl SqlStore {
         self.get_conversation_on(&mut conn, tenant, id).await
     }
 
-    pub(super) async fn list_conversation_events_impl(&self, tenant: TenantId, id: ConversationId) -> Result<Vec<ConversationEvent>> {
+    pub(super) async fn list_conversation_events_impl(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> Result<Vec<ConversationEvent>> {
         let mut conn = self.pool.acquire().await?;
         self.get_conversation_on(&mut conn, tenant, id).await?;
-        let sql = format!("SELECT {EVENT_COLS} FROM conversation_events WHERE conversation_id = ? AND tenant_id = ? ORDER BY id");
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM conversation_events WHERE conversation_id = ? AND tenant_id = ? ORDER BY id"
+        );
         let found = sqlx::query(&self.sql(&sql)).bind(id.0).bind(tenant.0).fetch_all(&mut *conn).await?;
         found.iter().map(rows::event).collect()
     }

@@ -55,7 +55,13 @@ impl SqlStore {
         found.iter().map(rows::inbox).collect()
     }
 
-    pub(super) async fn update_inbox_impl(&self, tenant: TenantId, id: InboxId, patch: &InboxPatch, now: Millis) -> Result<Inbox> {
+    pub(super) async fn update_inbox_impl(
+        &self,
+        tenant: TenantId,
+        id: InboxId,
+        patch: &InboxPatch,
+        now: Millis,
+    ) -> Result<Inbox> {
         let mut sets = vec!["updated_at = ?"];
         let mut args = vec![Arg::Int(now)];
         if let Some(name) = &patch.name {
@@ -115,7 +121,11 @@ impl SqlStore {
         }
     }
 
-    pub(super) async fn list_contact_identities_impl(&self, tenant: TenantId, id: ContactId) -> Result<Vec<ContactIdentity>> {
+    pub(super) async fn list_contact_identities_impl(
+        &self,
+        tenant: TenantId,
+        id: ContactId,
+    ) -> Result<Vec<ContactIdentity>> {
         self.get_contact_impl(tenant, id).await?;
         let found = sqlx::query(&self.sql(
             "SELECT contact_id, inbox_id, external_id FROM contact_identities \

@@ -142,7 +142,13 @@ impl Store for SqlStore {
     async fn find_users_by_email_unscoped(&self, email: &str) -> StoreResult<Vec<User>> {
         self.run(|| self.find_users_by_email_impl(email)).await
     }
-    async fn set_agent_status(&self, tenant: TenantId, id: UserId, status: AgentStatus, now: Millis) -> StoreResult<User> {
+    async fn set_agent_status(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        status: AgentStatus,
+        now: Millis,
+    ) -> StoreResult<User> {
         self.run(|| self.set_agent_status_impl(tenant, id, status, now)).await
     }
     async fn create_session(&self, user: &User, token_hash: &str, expires_at: Millis, now: Millis) -> StoreResult<()> {
@@ -154,7 +160,14 @@ impl Store for SqlStore {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         self.run(|| self.delete_session_impl(token_hash)).await
     }
-    async fn create_api_token(&self, tenant: TenantId, name: &str, role: Role, token_hash: &str, now: Millis) -> StoreResult<ApiToken> {
+    async fn create_api_token(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        role: Role,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<ApiToken> {
         self.run(|| self.create_api_token_impl(tenant, name, role, token_hash, now)).await
     }
     async fn find_api_token_unscoped(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
@@ -216,30 +229,63 @@ impl Store for SqlStore {
         })
         .await
     }
-    async fn find_conversation_for_identity(&self, tenant: TenantId, inbox: InboxId, external_id: &str) -> StoreResult<Option<Conversation>> {
+    async fn find_conversation_for_identity(
+        &self,
+        tenant: TenantId,
+        inbox: InboxId,
+        external_id: &str,
+    ) -> StoreResult<Option<Conversation>> {
         self.run(|| self.find_conversation_for_identity_impl(tenant, inbox, external_id)).await
     }
     async fn list_conversations(&self, tenant: TenantId, filter: ConversationFilter) -> StoreResult<Vec<Conversation>> {
         self.run(|| self.list_conversations_impl(tenant, &filter)).await
     }
-    async fn list_messages(&self, tenant: TenantId, conversation: ConversationId, after: Option<MessageId>, limit: i64) -> StoreResult<Vec<Message>> {
+    async fn list_messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after: Option<MessageId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
         self.run(|| self.list_messages_impl(tenant, conversation, after, limit)).await
     }
     async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Message> {
         self.run(|| self.get_message_impl(tenant, id)).await
     }
-    async fn set_message_status(&self, tenant: TenantId, id: MessageId, status: DeliveryStatus, now: Millis) -> StoreResult<()> {
+    async fn set_message_status(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        status: DeliveryStatus,
+        now: Millis,
+    ) -> StoreResult<()> {
         self.run(|| self.set_message_status_impl(tenant, id, status, now)).await
     }
-    async fn set_biz_data(&self, tenant: TenantId, id: ConversationId, biz_data: serde_json::Value, now: Millis) -> StoreResult<Conversation> {
+    async fn set_biz_data(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        biz_data: serde_json::Value,
+        now: Millis,
+    ) -> StoreResult<Conversation> {
         self.run(|| self.set_biz_data_impl(tenant, id, &biz_data, now)).await
     }
-    async fn list_conversation_events(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Vec<ConversationEvent>> {
+    async fn list_conversation_events(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Vec<ConversationEvent>> {
         self.run(|| self.list_conversation_events_impl(tenant, id)).await
     }
 
     // ---- assignment --------------------------------------------------------------------------
-    async fn try_assign(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> StoreResult<Option<Conversation>> {
+    async fn try_assign(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        agent: UserId,
+        now: Millis,
+    ) -> StoreResult<Option<Conversation>> {
         self.run(|| self.try_assign_impl(tenant, conversation, agent, now)).await
     }
     async fn candidate_agents(&self, tenant: TenantId, team: Option<TeamId>) -> StoreResult<Vec<User>> {
@@ -251,7 +297,14 @@ impl Store for SqlStore {
     async fn requeue(&self, tenant: TenantId, conversation: ConversationId, now: Millis) -> StoreResult<Conversation> {
         self.run(|| self.requeue_impl(tenant, conversation, now)).await
     }
-    async fn resolve(&self, tenant: TenantId, conversation: ConversationId, actor: Option<UserId>, reason: CloseReason, now: Millis) -> StoreResult<Conversation> {
+    async fn resolve(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        actor: Option<UserId>,
+        reason: CloseReason,
+        now: Millis,
+    ) -> StoreResult<Conversation> {
         self.run(|| self.resolve_impl(tenant, conversation, actor, reason, now)).await
     }
     async fn tenants_with_queued(&self) -> StoreResult<Vec<TenantId>> {
@@ -259,7 +312,13 @@ impl Store for SqlStore {
     }
 
     // ---- outbox ------------------------------------------------------------------------------
-    async fn claim_outbox(&self, owner: &str, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<OutboxEntry>> {
+    async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxEntry>> {
         self.run(|| self.claim_outbox_impl(owner, now, lease_until, limit)).await
     }
     async fn complete_outbox(&self, id: OutboxId, now: Millis) -> StoreResult<()> {
@@ -268,7 +327,12 @@ impl Store for SqlStore {
     async fn fail_outbox(&self, id: OutboxId, error: &str, retry_at: Option<Millis>, now: Millis) -> StoreResult<()> {
         self.run(|| self.fail_outbox_impl(id, error, retry_at, now)).await
     }
-    async fn list_outbox(&self, tenant: TenantId, status: Option<OutboxStatus>, limit: i64) -> StoreResult<Vec<OutboxEntry>> {
+    async fn list_outbox(
+        &self,
+        tenant: TenantId,
+        status: Option<OutboxStatus>,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxEntry>> {
         self.run(|| self.list_outbox_impl(tenant, status, limit)).await
     }
     async fn retry_outbox(&self, tenant: TenantId, id: OutboxId, now: Millis) -> StoreResult<OutboxEntry> {

@@ -19,7 +19,13 @@ use switchboard_core::ids::*;
 use switchboard_core::time::Millis;
 
 impl SqlStore {
-    pub(super) async fn claim_outbox_impl(&self, owner: &str, now: Millis, lease_until: Millis, limit: i64) -> Result<Vec<OutboxEntry>> {
+    pub(super) async fn claim_outbox_impl(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>> {
         let candidates = sqlx::query(&self.sql(
             "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? \
              AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?",
@@ -64,7 +70,10 @@ impl SqlStore {
     }
 
     async fn outbox_message(&self, conn: &mut AnyConnection, id: OutboxId) -> Result<Option<i64>> {
-        let row = sqlx::query(&self.sql("SELECT message_id FROM outbox WHERE id = ?")).bind(id.0).fetch_optional(conn).await?;
+        let row = sqlx::query(&self.sql("SELECT message_id FROM outbox WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(conn)
+            .await?;
         match row {
             Some(row) => Ok(row.try_get::<Option<i64>, _>("message_id")?),
             None => not_found(),
@@ -95,7 +104,13 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn fail_outbox_impl(&self, id: OutboxId, error: &str, retry_at: Option<Millis>, now: Millis) -> Result<()> {
+    pub(super) async fn fail_outbox_impl(
+        &self,
+        id: OutboxId,
+        error: &str,
+        retry_at: Option<Millis>,
+        now: Millis,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let message = self.outbox_message(&mut tx, id).await?;
         match retry_at {
@@ -134,7 +149,12 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn list_outbox_impl(&self, tenant: TenantId, status: Option<OutboxStatus>, limit: i64) -> Result<Vec<OutboxEntry>> {
+    pub(super) async fn list_outbox_impl(
+        &self,
+        tenant: TenantId,
+        status: Option<OutboxStatus>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>> {
         let filter = if status.is_some() { " AND status = ?" } else { "" };
         let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE tenant_id = ?{filter} ORDER BY id DESC LIMIT ?");
         let sql = self.sql(&sql);
@@ -174,11 +194,13 @@ impl SqlStore {
             return Err(Error::Retry("outbox entry changed during retry"));
         }
         if let Some(message) = message {
-            sqlx::query(&self.sql("UPDATE messages SET status = 'pending', updated_at = ? WHERE id = ? AND status = 'failed'"))
-                .bind(now)
-                .bind(message)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                &self.sql("UPDATE messages SET status = 'pending', updated_at = ? WHERE id = ? AND status = 'failed'"),
+            )
+            .bind(now)
+            .bind(message)
+            .execute(&mut *tx)
+            .await?;
         }
         let entry = self.get_outbox_on(&mut tx, id).await?;
         tx.commit().await?;

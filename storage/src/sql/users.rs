@@ -1,8 +1,8 @@
 //! Tenants, users, login sessions, API tokens and teams: plain rows, deduplicated by unique
 //! constraints (tenant slug, user email per tenant, token hashes).
 
-use super::rows::{self, API_TOKEN_COLS, TEAM_COLS, TENANT_COLS, USER_COLS};
 use super::not_found;
+use super::rows::{self, API_TOKEN_COLS, TEAM_COLS, TENANT_COLS, USER_COLS};
 use crate::error::{Error, Result};
 use crate::exec::{bind_all, insert_id, Arg};
 use crate::SqlStore;
@@ -16,7 +16,8 @@ impl SqlStore {
         let sql = self
             .dialect
             .insert_returning_id("INSERT INTO tenants (name, slug, created_at, updated_at) VALUES (?, ?, ?, ?)");
-        let id = insert_id(self.dialect, &self.pool, sqlx::query(&sql).bind(name).bind(slug).bind(now).bind(now)).await?;
+        let id =
+            insert_id(self.dialect, &self.pool, sqlx::query(&sql).bind(name).bind(slug).bind(now).bind(now)).await?;
         self.get_tenant_impl(TenantId(id)).await
     }
 
@@ -82,7 +83,13 @@ impl SqlStore {
         found.iter().map(rows::user).collect()
     }
 
-    pub(super) async fn update_user_impl(&self, tenant: TenantId, id: UserId, patch: &UserPatch, now: Millis) -> Result<User> {
+    pub(super) async fn update_user_impl(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        patch: &UserPatch,
+        now: Millis,
+    ) -> Result<User> {
         let mut sets = vec!["updated_at = ?"];
         let mut args = vec![Arg::Int(now)];
         if let Some(name) = &patch.name {
@@ -120,7 +127,13 @@ impl SqlStore {
         found.iter().map(rows::user).collect()
     }
 
-    pub(super) async fn set_agent_status_impl(&self, tenant: TenantId, id: UserId, status: AgentStatus, now: Millis) -> Result<User> {
+    pub(super) async fn set_agent_status_impl(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        status: AgentStatus,
+        now: Millis,
+    ) -> Result<User> {
         let done = sqlx::query(&self.sql("UPDATE users SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"))
             .bind(status.as_str())
             .bind(now)
@@ -136,7 +149,13 @@ impl SqlStore {
 
     // ---- sessions ----------------------------------------------------------------------------
 
-    pub(super) async fn create_session_impl(&self, user: &User, token_hash: &str, expires_at: Millis, now: Millis) -> Result<()> {
+    pub(super) async fn create_session_impl(
+        &self,
+        user: &User,
+        token_hash: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<()> {
         sqlx::query(&self.sql(
             "INSERT INTO sessions (token_hash, user_id, tenant_id, expires_at, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -153,9 +172,9 @@ impl SqlStore {
     }
 
     pub(super) async fn find_session_impl(&self, token_hash: &str, now: Millis) -> Result<Option<(Session, User)>> {
-        let row = sqlx::query(&self.sql(
-            "SELECT user_id, tenant_id, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?",
-        ))
+        let row = sqlx::query(
+            &self.sql("SELECT user_id, tenant_id, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?"),
+        )
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&self.pool)
@@ -183,12 +202,20 @@ impl SqlStore {
 
     // ---- API tokens --------------------------------------------------------------------------
 
-    pub(super) async fn create_api_token_impl(&self, tenant: TenantId, name: &str, role: Role, token_hash: &str, now: Millis) -> Result<ApiToken> {
+    pub(super) async fn create_api_token_impl(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        role: Role,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<ApiToken> {
         self.get_tenant_impl(tenant).await?;
         let sql = self.dialect.insert_returning_id(
             "INSERT INTO api_tokens (tenant_id, name, role, token_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
         );
-        let query = sqlx::query(&sql).bind(tenant.0).bind(name).bind(role.as_str()).bind(token_hash).bind(now).bind(now);
+        let query =
+            sqlx::query(&sql).bind(tenant.0).bind(name).bind(role.as_str()).bind(token_hash).bind(now).bind(now);
         let id = insert_id(self.dialect, &self.pool, query).await?;
         let sql = format!("SELECT {API_TOKEN_COLS} FROM api_tokens WHERE id = ?");
         let row = sqlx::query(&self.sql(&sql)).bind(id).fetch_one(&self.pool).await?;
@@ -226,7 +253,8 @@ impl SqlStore {
         let sql = self
             .dialect
             .insert_returning_id("INSERT INTO teams (tenant_id, name, created_at, updated_at) VALUES (?, ?, ?, ?)");
-        let id = insert_id(self.dialect, &self.pool, sqlx::query(&sql).bind(tenant.0).bind(name).bind(now).bind(now)).await?;
+        let id = insert_id(self.dialect, &self.pool, sqlx::query(&sql).bind(tenant.0).bind(name).bind(now).bind(now))
+            .await?;
         let mut conn = self.pool.acquire().await?;
         self.get_team_on(&mut conn, tenant, TeamId(id)).await
     }
@@ -246,7 +274,13 @@ impl SqlStore {
     }
 
     /// Idempotent: adding a member twice leaves one membership.
-    pub(super) async fn add_team_member_impl(&self, tenant: TenantId, team: TeamId, user: UserId, now: Millis) -> Result<()> {
+    pub(super) async fn add_team_member_impl(
+        &self,
+        tenant: TenantId,
+        team: TeamId,
+        user: UserId,
+        now: Millis,
+    ) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
         // Both must belong to the tenant; otherwise the caller learns nothing about them.
         self.get_team_on(&mut conn, tenant, team).await?;
@@ -262,9 +296,9 @@ impl SqlStore {
     pub(super) async fn list_team_members_impl(&self, tenant: TenantId, team: TeamId) -> Result<Vec<UserId>> {
         let mut conn = self.pool.acquire().await?;
         self.get_team_on(&mut conn, tenant, team).await?;
-        let found = sqlx::query(&self.sql(
-            "SELECT user_id FROM team_members WHERE team_id = ? AND tenant_id = ? ORDER BY user_id",
-        ))
+        let found = sqlx::query(
+            &self.sql("SELECT user_id FROM team_members WHERE team_id = ? AND tenant_id = ? ORDER BY user_id"),
+        )
         .bind(team.0)
         .bind(tenant.0)
         .fetch_all(&mut *conn)

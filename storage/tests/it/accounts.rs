@@ -48,7 +48,12 @@ async fn check_users(store: &dyn Store) {
         .update_user(
             a.id,
             bob.id,
-            UserPatch { name: Some("Robert".into()), role: Some(Role::Supervisor), capacity: Some(5), password_hash: Some("h2".into()) },
+            UserPatch {
+                name: Some("Robert".into()),
+                role: Some(Role::Supervisor),
+                capacity: Some(5),
+                password_hash: Some("h2".into()),
+            },
             T0 + 10,
         )
         .await

@@ -31,7 +31,10 @@ async fn check_try_assign_rules(store: &dyn Store) {
     let bob = agent(store, a.id, "bob@example.com", 5).await;
     assert!(store.try_assign(a.id, c1.id, bob.id, T0 + 7).await.unwrap().is_none(), "already assigned");
     assert_eq!(store.get_user(a.id, bob.id).await.unwrap().active_load, 0, "the slot was given back");
-    assert!(store.try_assign(a.id, ConversationId(999_999), bob.id, T0).await.unwrap().is_none(), "unknown conversation");
+    assert!(
+        store.try_assign(a.id, ConversationId(999_999), bob.id, T0).await.unwrap().is_none(),
+        "unknown conversation"
+    );
     assert_eq!(store.get_user(a.id, bob.id).await.unwrap().active_load, 0);
     assert!(store.try_assign(a.id, c2.id, UserId(999_999), T0).await.unwrap().is_none(), "unknown agent");
 
@@ -39,9 +42,15 @@ async fn check_try_assign_rules(store: &dyn Store) {
     store.update_user(a.id, bob.id, UserPatch { capacity: Some(0), ..Default::default() }, T0).await.unwrap();
     assert!(store.try_assign(a.id, c2.id, bob.id, T0).await.unwrap().is_none(), "capacity 0");
     let filter = ConversationFilter { assignee_id: Some(ann.id), limit: 10, ..Default::default() };
-    assert_eq!(store.list_conversations(a.id, filter).await.unwrap().iter().map(|c| c.id).collect::<Vec<_>>(), vec![c1.id]);
+    assert_eq!(
+        store.list_conversations(a.id, filter).await.unwrap().iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![c1.id]
+    );
     let filter = ConversationFilter { state: Some(ConversationState::Queued), limit: 10, ..Default::default() };
-    assert_eq!(store.list_conversations(a.id, filter).await.unwrap().iter().map(|c| c.id).collect::<Vec<_>>(), vec![c2.id]);
+    assert_eq!(
+        store.list_conversations(a.id, filter).await.unwrap().iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![c2.id]
+    );
 }
 
 /// Twelve queued conversations, one agent with capacity 3, and 36 assignment attempts racing
@@ -78,7 +87,7 @@ async fn check_concurrent_try_assign_one_winner(store: &dyn Store) {
     }
     let conv = conversation(store, a.id, web.id, "c1", T0).await;
     let results = join_all(agents.iter().map(|ag| store.try_assign(a.id, conv.id, *ag, T0 + 1))).await;
-    let won: Vec<_> = results.into_iter().map(|r| r.expect("try_assign")).flatten().collect();
+    let won: Vec<_> = results.into_iter().filter_map(|r| r.expect("try_assign")).collect();
     assert_eq!(won.len(), 1);
     let winner = won[0].assignee_id.unwrap();
     let mut total = 0;
@@ -116,7 +125,10 @@ async fn check_resolve_releases_load(store: &dyn Store) {
     assert_eq!(left.close_reason, Some(CloseReason::CustomerLeft));
     assert_eq!(store.get_user(a.id, ann.id).await.unwrap().active_load, 1);
     let open = ConversationFilter { open_only: true, limit: 10, ..Default::default() };
-    assert_eq!(store.list_conversations(a.id, open).await.unwrap().iter().map(|c| c.id).collect::<Vec<_>>(), vec![c2.id]);
+    assert_eq!(
+        store.list_conversations(a.id, open).await.unwrap().iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![c2.id]
+    );
     assert_not_found(store.resolve(a.id, ConversationId(999_999), None, CloseReason::Other, T0).await, "unknown");
 }
 
@@ -138,7 +150,13 @@ async fn check_requeue(store: &dyn Store) {
     store.resolve(a.id, conv.id, Some(ann.id), CloseReason::Resolved, T0 + 5).await.unwrap();
     assert_invalid_state(store.requeue(a.id, conv.id, T0 + 6).await, "closed");
 
-    let kinds: Vec<_> = store.list_conversation_events(a.id, conv.id).await.unwrap().into_iter().map(|e| (e.kind, e.actor_user_id, e.created_at)).collect();
+    let kinds: Vec<_> = store
+        .list_conversation_events(a.id, conv.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.kind, e.actor_user_id, e.created_at))
+        .collect();
     assert_eq!(
         kinds,
         vec![

@@ -115,16 +115,27 @@ pub fn inbound(tenant: TenantId, inbox: InboxId, contact: &str, platform_id: &st
 }
 
 /// A new queued conversation of a new contact.
-pub async fn conversation(store: &dyn Store, tenant: TenantId, inbox: InboxId, contact: &str, now: Millis) -> Conversation {
-    let out = store
-        .ingest_inbound(inbound(tenant, inbox, contact, &format!("{contact}-first"), now))
-        .await
-        .expect("ingest");
+pub async fn conversation(
+    store: &dyn Store,
+    tenant: TenantId,
+    inbox: InboxId,
+    contact: &str,
+    now: Millis,
+) -> Conversation {
+    let out =
+        store.ingest_inbound(inbound(tenant, inbox, contact, &format!("{contact}-first"), now)).await.expect("ingest");
     assert!(out.conversation_created, "{contact} should open a new conversation");
     out.conversation
 }
 
-pub fn agent_reply(tenant: TenantId, conversation: ConversationId, agent: UserId, client_id: Option<&str>, outbox: bool, now: Millis) -> NewReply {
+pub fn agent_reply(
+    tenant: TenantId,
+    conversation: ConversationId,
+    agent: UserId,
+    client_id: Option<&str>,
+    outbox: bool,
+    now: Millis,
+) -> NewReply {
     NewReply {
         tenant_id: tenant,
         conversation_id: conversation,

@@ -21,7 +21,10 @@ async fn check_inboxes(store: &dyn Store) {
     // Secrets are stored and returned to the server, but never serialized.
     let fetched = store.get_inbox(a.id, web.id).await.unwrap();
     assert_eq!(fetched.secrets, json!({"signing_secret": "s3cr3t-value"}));
-    for shown in [serde_json::to_string(&fetched).unwrap(), serde_json::to_string(&store.list_inboxes(a.id).await.unwrap()).unwrap()] {
+    for shown in [
+        serde_json::to_string(&fetched).unwrap(),
+        serde_json::to_string(&store.list_inboxes(a.id).await.unwrap()).unwrap(),
+    ] {
         assert!(!shown.contains("s3cr3t-value"), "secret leaked: {shown}");
         assert!(!shown.contains("signing_secret"), "secret leaked: {shown}");
         assert!(!shown.contains(&"ab".repeat(32)), "token hash leaked: {shown}");
@@ -78,13 +81,18 @@ async fn check_inboxes(store: &dyn Store) {
     assert_eq!(store.get_inbox_unscoped(web.id).await.unwrap().and_then(|(_, h)| h), Some("cd".repeat(32)));
     let unchanged = store.update_inbox(a.id, web.id, InboxPatch::default(), T0 + 6).await.unwrap();
     assert_eq!(unchanged.name, "Site");
-    let reteamed = store.update_inbox(a.id, web.id, InboxPatch { team_id: Some(Some(team.id)), ..Default::default() }, T0 + 7).await.unwrap();
+    let reteamed = store
+        .update_inbox(a.id, web.id, InboxPatch { team_id: Some(Some(team.id)), ..Default::default() }, T0 + 7)
+        .await
+        .unwrap();
     assert_eq!(reteamed.team_id, Some(team.id));
 
     let b = tenant(store, "b").await;
     let foreign_team = store.create_team(b.id, "Theirs", T0).await.unwrap();
     assert_not_found(
-        store.update_inbox(a.id, web.id, InboxPatch { team_id: Some(Some(foreign_team.id)), ..Default::default() }, T0).await,
+        store
+            .update_inbox(a.id, web.id, InboxPatch { team_id: Some(Some(foreign_team.id)), ..Default::default() }, T0)
+            .await,
         "another tenant's team",
     );
     let mut bad = NewInbox {

@@ -11,7 +11,13 @@ async fn check_first_message_creates_contact_and_conversation(store: &dyn Store)
     let team = store.create_team(a.id, "Support", T0).await.unwrap();
     let web = inbox(store, a.id, Some(team.id)).await;
     let mut msg = inbound(a.id, web.id, "+15550001", "pm-1", T0 + 1);
-    msg.attachments = vec![Attachment { kind: "image".into(), url: Some("http://x/y.png".into()), name: None, mime: Some("image/png".into()), size: Some(42) }];
+    msg.attachments = vec![Attachment {
+        kind: "image".into(),
+        url: Some("http://x/y.png".into()),
+        name: None,
+        mime: Some("image/png".into()),
+        size: Some(42),
+    }];
     let out = store.ingest_inbound(msg.clone()).await.unwrap();
     assert!(out.message_created && out.conversation_created);
 
@@ -115,7 +121,8 @@ async fn check_find_conversation_for_identity(store: &dyn Store) {
 async fn check_concurrent_same_platform_id(store: &dyn Store) {
     let a = tenant(store, "a").await;
     let web = inbox(store, a.id, None).await;
-    let outcomes = join_all((0..16).map(|_| store.ingest_inbound(inbound(a.id, web.id, "new-customer", "pm-dup", T0)))).await;
+    let outcomes =
+        join_all((0..16).map(|_| store.ingest_inbound(inbound(a.id, web.id, "new-customer", "pm-dup", T0)))).await;
     let outcomes: Vec<_> = outcomes.into_iter().map(|o| o.expect("ingest")).collect();
     assert_eq!(outcomes.iter().filter(|o| o.message_created).count(), 1, "exactly one insert");
     assert_eq!(outcomes.iter().filter(|o| o.conversation_created).count(), 1, "exactly one new conversation");
@@ -124,7 +131,10 @@ async fn check_concurrent_same_platform_id(store: &dyn Store) {
     let conv = outcomes[0].conversation.id;
     assert!(outcomes.iter().all(|o| o.conversation.id == conv));
     assert_eq!(store.list_messages(a.id, conv, None, 100).await.unwrap().len(), 1);
-    assert_eq!(store.list_conversations(a.id, ConversationFilter { limit: 100, ..Default::default() }).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_conversations(a.id, ConversationFilter { limit: 100, ..Default::default() }).await.unwrap().len(),
+        1
+    );
 }
 
 /// Sixteen different first messages of one new customer at once: one contact, one open
@@ -132,7 +142,9 @@ async fn check_concurrent_same_platform_id(store: &dyn Store) {
 async fn check_concurrent_first_contact(store: &dyn Store) {
     let a = tenant(store, "a").await;
     let web = inbox(store, a.id, None).await;
-    let outcomes = join_all((0..16).map(|i| store.ingest_inbound(inbound(a.id, web.id, "burst", &format!("pm-{i}"), T0 + i)))).await;
+    let outcomes =
+        join_all((0..16).map(|i| store.ingest_inbound(inbound(a.id, web.id, "burst", &format!("pm-{i}"), T0 + i))))
+            .await;
     let outcomes: Vec<_> = outcomes.into_iter().map(|o| o.expect("ingest")).collect();
     assert!(outcomes.iter().all(|o| o.message_created));
     assert_eq!(outcomes.iter().filter(|o| o.conversation_created).count(), 1, "exactly one new conversation");
@@ -140,7 +152,10 @@ async fn check_concurrent_first_contact(store: &dyn Store) {
     assert_eq!(contacts.len(), 1, "one contact");
     let convs: HashSet<_> = outcomes.iter().map(|o| o.conversation.id).collect();
     assert_eq!(convs.len(), 1, "one conversation");
-    let open = store.list_conversations(a.id, ConversationFilter { open_only: true, limit: 100, ..Default::default() }).await.unwrap();
+    let open = store
+        .list_conversations(a.id, ConversationFilter { open_only: true, limit: 100, ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(store.list_messages(a.id, open[0].id, None, 100).await.unwrap().len(), 16);
     let contact = outcomes[0].conversation.contact_id;

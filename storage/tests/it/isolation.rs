@@ -22,7 +22,10 @@ async fn check_tenant_isolation(store: &dyn Store) {
 
     // Users and teams.
     assert_not_found(store.get_user(b.id, ann.id).await, "get_user");
-    assert_not_found(store.update_user(b.id, ann.id, UserPatch { name: Some("x".into()), ..Default::default() }, T0).await, "update_user");
+    assert_not_found(
+        store.update_user(b.id, ann.id, UserPatch { name: Some("x".into()), ..Default::default() }, T0).await,
+        "update_user",
+    );
     assert_not_found(store.set_agent_status(b.id, ann.id, AgentStatus::Offline, T0).await, "set_agent_status");
     assert_eq!(store.list_users(b.id).await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(), vec![bob.id]);
     assert!(store.list_teams(b.id).await.unwrap().is_empty());
@@ -33,11 +36,17 @@ async fn check_tenant_isolation(store: &dyn Store) {
 
     // Inboxes and contacts.
     assert_not_found(store.get_inbox(b.id, web_a.id).await, "get_inbox");
-    assert_not_found(store.update_inbox(b.id, web_a.id, InboxPatch { name: Some("x".into()), ..Default::default() }, T0).await, "update_inbox");
+    assert_not_found(
+        store.update_inbox(b.id, web_a.id, InboxPatch { name: Some("x".into()), ..Default::default() }, T0).await,
+        "update_inbox",
+    );
     assert!(store.list_inboxes(b.id).await.unwrap().is_empty());
     assert_not_found(store.get_contact(b.id, conv.contact_id).await, "get_contact");
     assert_not_found_or_empty(store.list_contact_identities(b.id, conv.contact_id).await, "list_contact_identities");
-    assert_not_found(store.ingest_inbound(inbound(b.id, web_a.id, "c1", "pm-x", T0)).await, "ingest into another tenant's inbox");
+    assert_not_found(
+        store.ingest_inbound(inbound(b.id, web_a.id, "c1", "pm-x", T0)).await,
+        "ingest into another tenant's inbox",
+    );
     assert!(store.find_conversation_for_identity(b.id, web_a.id, "c1").await.unwrap().is_none());
 
     // Conversations and messages.
@@ -47,7 +56,10 @@ async fn check_tenant_isolation(store: &dyn Store) {
     assert_eq!(store.list_conversations(a.id, everything).await.unwrap().len(), 2);
     assert_not_found_or_empty(store.list_messages(b.id, conv.id, None, 100).await, "list_messages");
     assert_not_found(store.get_message(b.id, reply.message.id).await, "get_message");
-    assert_not_found(store.set_message_status(b.id, reply.message.id, DeliveryStatus::Read, T0).await, "set_message_status");
+    assert_not_found(
+        store.set_message_status(b.id, reply.message.id, DeliveryStatus::Read, T0).await,
+        "set_message_status",
+    );
     assert_not_found(store.set_biz_data(b.id, conv.id, serde_json::json!({"x": 1}), T0).await, "set_biz_data");
     assert_not_found_or_empty(store.list_conversation_events(b.id, conv.id).await, "list_conversation_events");
     assert_not_found(store.append_reply(agent_reply(b.id, conv.id, bob.id, None, true, T0)).await, "append_reply");

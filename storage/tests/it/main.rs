@@ -39,5 +39,6 @@ mod assignment;
 mod inboxes;
 mod ingest;
 mod isolation;
+mod lifecycle;
 mod outbox;
 mod replies;

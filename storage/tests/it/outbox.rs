@@ -15,7 +15,9 @@ async fn with_entries(store: &dyn Store, n: usize) -> (TenantId, Vec<ReplyOutcom
     let conv = conversation(store, a.id, web.id, "c1", T0).await;
     let mut out = vec![];
     for i in 0..n {
-        out.push(store.append_reply(agent_reply(a.id, conv.id, ann.id, Some(&format!("cm-{i}")), true, T0)).await.unwrap());
+        out.push(
+            store.append_reply(agent_reply(a.id, conv.id, ann.id, Some(&format!("cm-{i}")), true, T0)).await.unwrap(),
+        );
     }
     (a.id, out)
 }
