@@ -148,7 +148,9 @@ impl SqlStore {
                 return Err(StoreError::Unavailable("timed out waiting for another node's migration".into()));
             }
         }
-        let result = migrator.run(&mut *conn).await;
+        // `run_direct` on the connection we hold (not `run`, which goes through `Acquire`): its
+        // future is `Send` for every lifetime, so `launch()` can be spawned on a runtime.
+        let result = migrator.run_direct(&mut *conn).await;
         if self.dialect == Dialect::Mysql {
             // Best effort: the lock also ends with the session if this fails.
             let _ = sqlx::query(MYSQL_MIGRATE_UNLOCK).execute(&mut *conn).await;
