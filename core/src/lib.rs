@@ -11,6 +11,7 @@ pub mod bus;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod routing;
 pub mod store;
 pub mod time;
 
