@@ -4,7 +4,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api_channel;
+pub mod channel;
 pub mod signature;
+
+pub use channel::*;
 
 /// Why an outbound delivery failed, classified the way the outbox needs it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,6 +18,10 @@ pub enum DeliveryError {
     /// Retrying will not help (4xx other than 408/429, a bad URL): dead-letter it now.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The platform asked us to slow down and said for how long (Telegram `retry_after`,
+    /// `Retry-After` headers): retry no sooner than that.
+    #[error("throttled for {retry_after_ms} ms: {detail}")]
+    Throttled { retry_after_ms: u64, detail: String },
 }
 
 /// Classifies an HTTP status of a failed delivery.

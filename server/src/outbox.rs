@@ -80,9 +80,13 @@ async fn deliver_entry(state: &AppState, entry: OutboxEntry) {
             state.store.complete_outbox(entry.id, now).await
         }
         Err(err) => {
+            let budget_left = entry.attempts < state.settings.outbox.max_attempts;
+            let backoff = backoff_ms(entry.attempts, state.settings.outbox.base_backoff_ms, state.settings.outbox.max_backoff_ms);
             let retry_at = match &err {
-                DeliveryError::Transient(_) if entry.attempts < state.settings.outbox.max_attempts => {
-                    Some(now + backoff_ms(entry.attempts, state.settings.outbox.base_backoff_ms, state.settings.outbox.max_backoff_ms))
+                DeliveryError::Transient(_) if budget_left => Some(now + backoff),
+                // The platform said when to come back; never sooner than our own backoff.
+                DeliveryError::Throttled { retry_after_ms, .. } if budget_left => {
+                    Some(now + backoff.max(i64::try_from(*retry_after_ms).unwrap_or(i64::MAX)))
                 }
                 _ => None,
             };

@@ -1,0 +1,192 @@
+//! The one trait every messaging platform implements, and the normalized shapes that cross it.
+//!
+//! An adapter is stateless and pure where it can be: `handle_webhook` verifies and parses one
+//! request without IO (so it can be fuzzed and tested on recorded payloads), while `send`,
+//! `poll` and `download` talk to the platform over HTTP with a base URL taken from the inbox's
+//! settings (so tests point them at a local fake of the platform). Adapters never touch the
+//! database, the queue or sockets: the server turns `InboundEvent`s into committed messages and
+//! only then acknowledges the platform.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchboard_core::domain::{Attachment, ChannelKind, DeliveryStatus};
+
+use crate::DeliveryError;
+
+/// An inbox's channel configuration: `settings` are visible to admins (ids, base URLs),
+/// `secrets` are not (tokens, app secrets, AES keys).
+#[derive(Debug, Clone, Default)]
+pub struct ChannelConfig {
+    pub settings: Value,
+    pub secrets: Value,
+}
+
+impl ChannelConfig {
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+
+    pub fn secret(&self, key: &str) -> Option<&str> {
+        self.secrets.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+}
+
+/// One HTTP request as the platform sent it: the raw body bytes (signatures are computed over
+/// them, never over re-serialized JSON), the raw query string, and the headers.
+pub struct WebhookRequest<'a> {
+    pub method: &'a str,
+    pub query: &'a str,
+    pub headers: &'a http::HeaderMap,
+    pub body: &'a [u8],
+}
+
+impl WebhookRequest<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The first value of a query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+}
+
+/// What the server answers the platform once the events (if any) are committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookAnswer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl WebhookAnswer {
+    pub fn ok_empty() -> Self {
+        WebhookAnswer { status: 200, content_type: "text/plain", body: Vec::new() }
+    }
+
+    pub fn text(body: impl Into<String>) -> Self {
+        WebhookAnswer { status: 200, content_type: "text/plain", body: body.into().into_bytes() }
+    }
+}
+
+/// The result of a verified webhook request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookOutcome {
+    /// Messages and receipts to commit before answering.
+    pub events: Vec<InboundEvent>,
+    /// The answer to send after the commit (a verification handshake answers at once).
+    pub answer: WebhookAnswer,
+}
+
+/// Why a webhook request was refused. Nothing is stored for any of these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing or wrong signature / secret token / verify token: 401.
+    #[error("signature verification failed: {0}")]
+    Unauthorized(String),
+    /// The body is not what the platform sends: 400.
+    #[error("malformed payload: {0}")]
+    Malformed(String),
+    /// The inbox lacks configuration the adapter needs (e.g. no app secret): 409-ish, logged.
+    #[error("inbox not configured: {0}")]
+    NotConfigured(String),
+}
+
+/// What kind of content a customer sent, normalized across platforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentKind {
+    Text,
+    Image,
+    File,
+    Audio,
+    Video,
+    Location,
+    Sticker,
+    /// A kind we do not model yet; the raw payload is kept, never dropped.
+    Unsupported,
+}
+
+/// A customer message, normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormalizedMessage {
+    /// The platform's id for the message: the dedupe key.
+    pub platform_message_id: String,
+    /// The platform's id for the customer (chat id, phone number, PSID, user id, OpenID).
+    pub contact_external_id: String,
+    pub contact_name: Option<String>,
+    pub kind: ContentKind,
+    pub text: Option<String>,
+    /// Media references; `url` holds the platform's media id or URL until the media store
+    /// fetches it.
+    pub attachments: Vec<Attachment>,
+    /// The platform's own payload for this message (for unsupported kinds and audits).
+    pub raw: Value,
+    /// Platform-specific reply context (e.g. LINE's reply token), with its expiry in ms.
+    pub reply_context: Option<ReplyContext>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyContext {
+    pub token: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundEvent {
+    Message(NormalizedMessage),
+    /// A delivery receipt for a message we sent.
+    Status { platform_message_id: String, status: DeliveryStatus },
+}
+
+/// A reply to send to a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundMessage {
+    /// The customer's id on the platform.
+    pub to: String,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    /// Our stable id for this delivery; adapters pass it as the platform's idempotency key
+    /// where one exists (LINE's `X-Line-Retry-Key`).
+    pub delivery_id: String,
+    /// Reply context captured from the customer's last message, if any.
+    pub reply_context: Option<ReplyContext>,
+    /// When the customer last wrote (ms), for platforms with a reply window (WhatsApp 24 h).
+    pub last_inbound_at_ms: Option<i64>,
+    pub now_ms: i64,
+}
+
+/// What the platform said about a sent message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendReceipt {
+    pub platform_message_id: Option<String>,
+}
+
+/// A page of polled events and the cursor to continue from (persisted by the server after the
+/// events are committed, so a restart neither skips nor repeats).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollPage {
+    pub events: Vec<InboundEvent>,
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait ChannelAdapter: Send + Sync + 'static {
+    fn kind(&self) -> ChannelKind;
+
+    /// Verifies and parses one webhook request (including verification handshakes).
+    fn handle_webhook(&self, config: &ChannelConfig, request: &WebhookRequest<'_>) -> Result<WebhookOutcome, WebhookError>;
+
+    /// Sends one reply.
+    async fn send(&self, http: &reqwest::Client, config: &ChannelConfig, message: &OutboundMessage) -> Result<SendReceipt, DeliveryError>;
+
+    /// Fetches the next page of events for platforms that are polled. The default says the
+    /// platform is push-only.
+    async fn poll(&self, _http: &reqwest::Client, _config: &ChannelConfig, _cursor: Option<&str>) -> Result<PollPage, DeliveryError> {
+        Err(DeliveryError::Permanent(format!("{} does not support polling", self.kind())))
+    }
+
+    /// Downloads a media reference from an inbound message: (bytes, content type).
+    async fn download(&self, http: &reqwest::Client, config: &ChannelConfig, media_ref: &str) -> Result<(Vec<u8>, Option<String>), DeliveryError>;
+}

@@ -1,0 +1,4 @@
+//! Adapter tests: each platform's adapter against recorded / SDK-produced payloads and a local
+//! fake of the platform's HTTP API.
+
+mod fake;
