@@ -1,7 +1,8 @@
 //! The [`Lease`] primitive: "at most one owner per key, for a while". Meant for singleton jobs
 //! that must run on exactly one node at a time, e.g. one poller per inbox or one outbox flusher.
 //!
-//! This module owns the contract only; [`MemoryBus`](crate::MemoryBus) and
+//! The trait itself lives in `switchboard_core::bus` (so `Arc<dyn Bus>` carries it); this
+//! module owns its documentation and shared checks; [`MemoryBus`](crate::MemoryBus) and
 //! [`RedisBus`](crate::RedisBus) implement it.
 //!
 //! # What a lease does and does not guarantee
@@ -20,26 +21,9 @@
 //! for the current owner), renew well before the TTL runs out (e.g. every TTL/3), and release on
 //! orderly shutdown so a successor need not wait for the TTL.
 
-use async_trait::async_trait;
-
 use switchboard_core::bus::BusError;
 
-#[async_trait]
-pub trait Lease: Send + Sync + 'static {
-    /// Takes the lease on `key` for `owner` for `ttl_ms` if nobody holds it. Returns `true` when
-    /// `owner` holds the lease afterwards: a free key is taken, and a key already held by
-    /// `owner` is extended (so a job may call this on every tick). Returns `false` when another
-    /// owner holds it. `ttl_ms` must be positive.
-    async fn try_acquire_lease(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, BusError>;
-
-    /// Extends the lease to `ttl_ms` from now if `owner` still holds it. Returns `false` when the
-    /// lease expired or belongs to someone else: the caller must stop the guarded work.
-    async fn renew_lease(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, BusError>;
-
-    /// Gives the lease up if `owner` holds it. Returns whether anything was released; releasing a
-    /// lease someone else holds is a no-op.
-    async fn release_lease(&self, key: &str, owner: &str) -> Result<bool, BusError>;
-}
+pub use switchboard_core::bus::Lease;
 
 /// Rejects a zero TTL up front: Redis refuses `PX 0`, and the in-memory bus should answer the
 /// same way so tests on one backend predict the other.

@@ -30,8 +30,27 @@ pub enum BusEvent {
 #[error("bus unavailable: {0}")]
 pub struct BusError(pub String);
 
+/// "At most one owner per key, for a while": singleton jobs (one poller per inbox). See
+/// `switchboard_bus::lease` for what it does and does not guarantee.
 #[async_trait]
-pub trait Bus: Send + Sync + 'static {
+pub trait Lease: Send + Sync + 'static {
+    /// Takes the lease on `key` for `owner` for `ttl_ms` if nobody holds it. Returns `true` when
+    /// `owner` holds the lease afterwards: a free key is taken, and a key already held by
+    /// `owner` is extended (so a job may call this on every tick). Returns `false` when another
+    /// owner holds it. `ttl_ms` must be positive.
+    async fn try_acquire_lease(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, BusError>;
+
+    /// Extends the lease to `ttl_ms` from now if `owner` still holds it. Returns `false` when the
+    /// lease expired or belongs to someone else: the caller must stop the guarded work.
+    async fn renew_lease(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<bool, BusError>;
+
+    /// Gives the lease up if `owner` holds it. Returns whether anything was released; releasing a
+    /// lease someone else holds is a no-op.
+    async fn release_lease(&self, key: &str, owner: &str) -> Result<bool, BusError>;
+}
+
+#[async_trait]
+pub trait Bus: Lease + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Delivers the event to every subscriber on every node, this one included.
     async fn publish(&self, event: &BusEvent) -> Result<(), BusError>;

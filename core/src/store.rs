@@ -59,6 +59,12 @@ pub trait Store: Send + Sync + 'static {
     /// The inbox and the SHA-256 of its ingestion token, for webhook/API-channel entry points
     /// that learn the tenant from the inbox.
     async fn get_inbox_unscoped(&self, id: InboxId) -> StoreResult<Option<(Inbox, Option<String>)>>;
+    /// Every inbox of a channel kind across tenants (the pollers' work list).
+    async fn list_inboxes_by_kind_unscoped(&self, kind: ChannelKind) -> StoreResult<Vec<Inbox>>;
+    /// Where a polled inbox continues from (`None` before the first poll).
+    async fn get_channel_cursor(&self, inbox: InboxId) -> StoreResult<Option<String>>;
+    /// Saves the poll cursor; call only after the events before it are committed.
+    async fn set_channel_cursor(&self, inbox: InboxId, cursor: &str, now: Millis) -> StoreResult<()>;
 
     // ---- contacts, conversations, messages -------------------------------------------------
     async fn get_contact(&self, tenant: TenantId, id: ContactId) -> StoreResult<Contact>;
@@ -86,6 +92,12 @@ pub trait Store: Send + Sync + 'static {
     async fn list_messages(&self, tenant: TenantId, conversation: ConversationId, after: Option<MessageId>, limit: i64) -> StoreResult<Vec<Message>>;
     async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Message>;
     async fn set_message_status(&self, tenant: TenantId, id: MessageId, status: DeliveryStatus, now: Millis) -> StoreResult<()>;
+    /// Applies a platform's delivery receipt to the message it names on this inbox. Receipts
+    /// only move forward (sent → delivered → read; failed from anywhere but read): a late
+    /// `delivered` never overwrites `read`. `Ok(None)` when no such message exists.
+    async fn apply_receipt(&self, tenant: TenantId, inbox: InboxId, platform_message_id: &str, status: DeliveryStatus, now: Millis) -> StoreResult<Option<Message>>;
+    /// Records the platform's id for a message we sent, so its receipts can find it.
+    async fn set_platform_message_id(&self, tenant: TenantId, id: MessageId, platform_message_id: &str, now: Millis) -> StoreResult<()>;
     async fn set_biz_data(&self, tenant: TenantId, id: ConversationId, biz_data: serde_json::Value, now: Millis) -> StoreResult<Conversation>;
     async fn list_conversation_events(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Vec<ConversationEvent>>;
 

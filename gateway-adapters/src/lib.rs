@@ -5,7 +5,13 @@
 
 pub mod api_channel;
 pub mod channel;
+pub mod line;
+pub mod messenger;
+pub mod meta;
 pub mod signature;
+pub mod telegram;
+pub mod wechat;
+pub mod whatsapp;
 
 pub use channel::*;
 
@@ -30,5 +36,19 @@ pub fn classify_status(status: u16, detail: String) -> DeliveryError {
         408 | 425 | 429 => DeliveryError::Transient(detail),
         500..=599 => DeliveryError::Transient(detail),
         _ => DeliveryError::Permanent(detail),
+    }
+}
+
+/// The adapter for a channel kind, if Switchboard speaks that platform. `web` and `api` are
+/// served by the server itself (Socket.IO widget, REST + signed webhooks), not by an adapter.
+pub fn adapter_for(kind: switchboard_core::domain::ChannelKind) -> Option<std::sync::Arc<dyn ChannelAdapter>> {
+    use switchboard_core::domain::ChannelKind;
+    match kind {
+        ChannelKind::Web | ChannelKind::Api => None,
+        ChannelKind::Telegram => Some(std::sync::Arc::new(telegram::TelegramAdapter)),
+        ChannelKind::Whatsapp => Some(std::sync::Arc::new(whatsapp::WhatsappAdapter)),
+        ChannelKind::Messenger => Some(std::sync::Arc::new(messenger::MessengerAdapter::messenger())),
+        ChannelKind::Instagram => Some(std::sync::Arc::new(messenger::MessengerAdapter::instagram())),
+        ChannelKind::Line | ChannelKind::Wechat => None,
     }
 }

@@ -114,10 +114,12 @@ pub async fn reply(
 /// Which outbox delivery a reply on this inbox needs. Web-widget replies reach the customer's
 /// socket through the bus (and resync), so they need none.
 fn outbox_for(inbox: &Inbox) -> Option<NewOutbox> {
-    match inbox.kind {
-        ChannelKind::Api => Some(NewOutbox { kind: crate::outbox::API_WEBHOOK.to_string(), payload: serde_json::Value::Null }),
-        _ => None,
-    }
+    let kind = match inbox.kind {
+        ChannelKind::Web => return None,
+        ChannelKind::Api => crate::outbox::API_WEBHOOK,
+        _ => crate::gateway::PLATFORM_SEND,
+    };
+    Some(NewOutbox { kind: kind.to_string(), payload: serde_json::Value::Null })
 }
 
 /// Closes a conversation and frees its agent's slot, then offers that slot to the queue.

@@ -19,6 +19,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     InvalidCredentials(&'static str),
+    /// A webhook whose signature (or secret token) does not verify.
+    #[error("signature verification failed")]
+    BadSignature,
     #[error("not allowed")]
     Forbidden,
     #[error("{0} not found")]
@@ -53,12 +56,17 @@ impl ApiError {
         ApiError::BadRequest { code, message: message.into() }
     }
 
+    pub fn bad_signature() -> Self {
+        ApiError::BadSignature
+    }
+
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::InvalidCredentials(_) => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::BadSignature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),

@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod dispatch;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod ops;
 pub mod outbox;
 pub mod realtime;
@@ -94,6 +95,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
     let mut workers = tokio::task::JoinSet::new();
     workers.spawn(realtime::fanout::run(io.clone(), bus, shutdown.clone()));
     workers.spawn(outbox::run(state.clone()));
+    workers.spawn(gateway::run_pollers(state.clone()));
     {
         let state = state.clone();
         workers.spawn(async move {
@@ -144,6 +146,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     let max_body = state.settings.max_body_bytes;
     let mut app = Router::new()
         .nest("/api/v1", api::router())
+        .merge(gateway::router())
         .merge(ops::router())
         .merge(web::router());
     if with_metrics {

@@ -71,6 +71,7 @@ pub async fn drain_once(state: &AppState) -> Result<usize, switchboard_core::Sto
 async fn deliver_entry(state: &AppState, entry: OutboxEntry) {
     let result = match entry.kind.as_str() {
         API_WEBHOOK => deliver_api_webhook(state, &entry).await,
+        crate::gateway::PLATFORM_SEND => crate::gateway::deliver_platform(state, &entry).await,
         other => Err(DeliveryError::Permanent(format!("unknown outbox kind {other}"))),
     };
     let now = now_ms();

@@ -15,13 +15,22 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// (version, description, postgres, mysql, sqlite), oldest first.
-const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[(
-    20261121000001,
-    "initial",
-    include_str!("../../migrations/postgres/20261121000001_initial.sql"),
-    include_str!("../../migrations/mysql/20261121000001_initial.sql"),
-    include_str!("../../migrations/sqlite/20261121000001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
+    (
+        20261121000001,
+        "initial",
+        include_str!("../../migrations/postgres/20261121000001_initial.sql"),
+        include_str!("../../migrations/mysql/20261121000001_initial.sql"),
+        include_str!("../../migrations/sqlite/20261121000001_initial.sql"),
+    ),
+    (
+        20261122000001,
+        "channel_cursors",
+        include_str!("../../migrations/postgres/20261122000001_channel_cursors.sql"),
+        include_str!("../../migrations/mysql/20261122000001_channel_cursors.sql"),
+        include_str!("../../migrations/sqlite/20261122000001_channel_cursors.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(Dialect);

@@ -15,7 +15,7 @@ async fn publish_reaches_every_subscriber() {
 
 #[tokio::test]
 async fn subscription_starts_now() {
-    conformance::subscription_starts_now(&MemoryBus::new()).await;
+    conformance::subscription_starts_now(&MemoryBus::new(), false).await;
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ async fn publish_reaches_every_subscriber() {
 #[tokio::test]
 async fn subscription_starts_now() {
     let Some((_, bus)) = bus().await else { return };
-    conformance::subscription_starts_now(&bus).await;
+    conformance::subscription_starts_now(&bus, true).await;
 }
 
 #[tokio::test]

@@ -2,3 +2,8 @@
 //! fake of the platform's HTTP API.
 
 mod fake;
+mod telegram;
+mod whatsapp;
+mod messenger;
+mod line;
+mod wechat;

@@ -41,17 +41,11 @@ async fn error_code(r: reqwest::Response) -> String {
     body["error"]["code"].as_str().unwrap_or_default().to_string()
 }
 
-async fn get_json(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
-    let r = app.client.get(app.url(path)).bearer_auth(token).send().await.expect("get");
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn login_answers_the_same_for_unknown_email_and_wrong_password() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let (status, me) = get_json(&app, &token, "/api/v1/me").await;
+    let (status, me) = app.get_json(&token, "/api/v1/me").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["email"], ADMIN_EMAIL);
     assert!(me.get("password_hash").is_none());
@@ -64,7 +58,7 @@ async fn login_answers_the_same_for_unknown_email_and_wrong_password() {
 
     let r = app.client.post(app.url("/api/v1/auth/logout")).bearer_auth(&token).send().await.expect("logout");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let (status, _) = get_json(&app, &token, "/api/v1/me").await;
+    let (status, _) = app.get_json(&token, "/api/v1/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the session ends at logout");
     app.stop().await;
 }
@@ -78,7 +72,7 @@ async fn api_inbox_credentials_are_shown_once() {
     assert!(created["webhook_secret"].as_str().is_some_and(|s| s.starts_with("whsec_")));
     assert!(created.get("secrets").is_none());
 
-    let (status, inbox) = get_json(&app, &admin, &format!("/api/v1/inboxes/{id}")).await;
+    let (status, inbox) = app.get_json(&admin, &format!("/api/v1/inboxes/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     let text = inbox.to_string();
     assert!(!text.contains(&token) && !text.contains("whsec_"), "secrets leaked: {text}");
@@ -117,7 +111,7 @@ async fn api_channel_is_idempotent_and_authenticated() {
     let r = post_channel(&app, inbox, Some("sbi_wrong"), msg.clone()).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(post_channel(&app, inbox, None, msg.clone()).await.status(), StatusCode::UNAUTHORIZED);
-    let (_, conversations) = get_json(&app, &admin, "/api/v1/conversations").await;
+    let (_, conversations) = app.get_json(&admin, "/api/v1/conversations").await;
     assert_eq!(conversations.as_array().map(Vec::len), Some(0), "a refused post stored something");
 
     let r = post_channel(&app, inbox, Some(&token), msg.clone()).await;
@@ -132,11 +126,11 @@ async fn api_channel_is_idempotent_and_authenticated() {
     assert_eq!(second["duplicate"], true);
     assert_eq!(second["message"]["id"], first["message"]["id"]);
 
-    let (status, messages) = get_json(&app, &admin, &format!("/api/v1/conversations/{conversation}/messages")).await;
+    let (status, messages) = app.get_json(&admin, &format!("/api/v1/conversations/{conversation}/messages")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(messages.as_array().map(Vec::len), Some(1), "redelivery stored twice: {messages}");
 
-    let (status, view) = get_json(&app, &admin, &format!("/api/v1/conversations/{conversation}")).await;
+    let (status, view) = app.get_json(&admin, &format!("/api/v1/conversations/{conversation}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(view["contact"]["identifiers"], json!(["cust-7"]));
     app.stop().await;
@@ -217,11 +211,11 @@ async fn another_tenant_sees_404() {
         format!("/api/v1/conversations/{conversation}/messages"),
         format!("/api/v1/inboxes/{inbox}"),
     ] {
-        let (status, body) = get_json(&app, &admin_b, &path).await;
+        let (status, body) = app.get_json(&admin_b, &path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path} leaked across tenants: {body}");
         assert_eq!(body["error"]["code"], "not_found");
     }
-    let (_, listed) = get_json(&app, &admin_b, "/api/v1/conversations").await;
+    let (_, listed) = app.get_json(&admin_b, "/api/v1/conversations").await;
     assert_eq!(listed.as_array().map(Vec::len), Some(0));
     app.stop().await;
     let _ = std::fs::remove_file(&db);
@@ -251,12 +245,6 @@ async fn openapi_document_lists_every_area() {
     app.stop().await;
 }
 
-async fn send_json(app: &TestApp, method: reqwest::Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let r = app.client.request(method, app.url(path)).bearer_auth(token).json(&body).send().await.expect("request");
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn agents_work_their_own_conversations() {
     use reqwest::Method;
@@ -264,17 +252,17 @@ async fn agents_work_their_own_conversations() {
     let admin = app.admin_token().await;
 
     let agent = json!({"email": "Agent@Example.com", "name": "Ada", "role": "agent", "password": "agent-password-1"});
-    let (status, created) = send_json(&app, Method::POST, &admin, "/api/v1/users", agent.clone()).await;
+    let (status, created) = app.send_json(Method::POST, &admin, "/api/v1/users", agent.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["email"], "agent@example.com");
     assert_eq!(created["capacity"], 5);
     let agent_id = created["id"].as_i64().expect("id");
-    let (status, body) = send_json(&app, Method::POST, &admin, "/api/v1/users", agent).await;
+    let (status, body) = app.send_json(Method::POST, &admin, "/api/v1/users", agent).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
     let short = json!({"email": "b@example.com", "name": "B", "role": "agent", "password": "short"});
-    assert_eq!(send_json(&app, Method::POST, &admin, "/api/v1/users", short).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.send_json(Method::POST, &admin, "/api/v1/users", short).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let bad_role = json!({"email": "c@example.com", "name": "C", "role": "root", "password": "long-enough-pw"});
-    assert_eq!(send_json(&app, Method::POST, &admin, "/api/v1/users", bad_role).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.send_json(Method::POST, &admin, "/api/v1/users", bad_role).await.0, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (inbox, token, _) = create_api_inbox(&app, &admin).await;
     let msg = json!({"message_id": "m-1", "contact": {"id": "cust-1"}, "text": "help"}).to_string();
@@ -283,19 +271,19 @@ async fn agents_work_their_own_conversations() {
         .expect("id");
 
     let me = app.login("agent@example.com", "agent-password-1").await;
-    let (status, _) = get_json(&app, &me, "/api/v1/users").await;
+    let (status, _) = app.get_json(&me, "/api/v1/users").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "agents do not list users");
-    let (_, mine) = get_json(&app, &me, "/api/v1/conversations").await;
+    let (_, mine) = app.get_json(&me, "/api/v1/conversations").await;
     assert_eq!(mine.as_array().map(Vec::len), Some(0));
-    let (status, _) = get_json(&app, &me, &format!("/api/v1/conversations/{conversation}")).await;
+    let (status, _) = app.get_json(&me, &format!("/api/v1/conversations/{conversation}")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Becoming available pulls the queued conversation.
-    let (status, _) = send_json(&app, Method::PUT, &me, &format!("/api/v1/users/{agent_id}/status"), json!({"status": "available"})).await;
+    let (status, _) = app.send_json(Method::PUT, &me, &format!("/api/v1/users/{agent_id}/status"), json!({"status": "available"})).await;
     assert_eq!(status, StatusCode::OK);
     let mut assigned = false;
     for _ in 0..40 {
-        let (_, mine) = get_json(&app, &me, "/api/v1/conversations").await;
+        let (_, mine) = app.get_json(&me, "/api/v1/conversations").await;
         if mine.as_array().is_some_and(|a| a.len() == 1) {
             assigned = true;
             break;
@@ -305,44 +293,44 @@ async fn agents_work_their_own_conversations() {
     assert!(assigned, "the conversation was not assigned to the available agent");
 
     let path = format!("/api/v1/conversations/{conversation}/messages");
-    let (status, reply) = send_json(&app, Method::POST, &me, &path, json!({"text": "On it", "client_message_id": "c-1"})).await;
+    let (status, reply) = app.send_json(Method::POST, &me, &path, json!({"text": "On it", "client_message_id": "c-1"})).await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
-    let (status, again) = send_json(&app, Method::POST, &me, &path, json!({"text": "On it", "client_message_id": "c-1"})).await;
+    let (status, again) = app.send_json(Method::POST, &me, &path, json!({"text": "On it", "client_message_id": "c-1"})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(again["id"], reply["id"], "a resend is stored once");
-    let (_, messages) = get_json(&app, &me, &path).await;
+    let (_, messages) = app.get_json(&me, &path).await;
     assert_eq!(messages.as_array().map(Vec::len), Some(2));
 
     let resolve = format!("/api/v1/conversations/{conversation}/resolve");
-    let (status, body) = send_json(&app, Method::POST, &me, &resolve, json!({"reason": "bored"})).await;
+    let (status, body) = app.send_json(Method::POST, &me, &resolve, json!({"reason": "bored"})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body")));
-    let (status, body) = send_json(&app, Method::POST, &me, &resolve, json!({"reason": "resolved"})).await;
+    let (status, body) = app.send_json(Method::POST, &me, &resolve, json!({"reason": "resolved"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "resolved");
-    assert_eq!(send_json(&app, Method::POST, &me, &resolve, json!({"reason": "resolved"})).await.0, StatusCode::CONFLICT);
+    assert_eq!(app.send_json(Method::POST, &me, &resolve, json!({"reason": "resolved"})).await.0, StatusCode::CONFLICT);
 
     // An API key may set business data; an agent may not.
     let biz = format!("/api/v1/conversations/{conversation}/biz_data");
-    assert_eq!(send_json(&app, Method::PUT, &me, &biz, json!({"order": 1})).await.0, StatusCode::FORBIDDEN);
-    let (status, key) = send_json(&app, Method::POST, &admin, "/api/v1/api-tokens", json!({"name": "crm", "role": "agent"})).await;
+    assert_eq!(app.send_json(Method::PUT, &me, &biz, json!({"order": 1})).await.0, StatusCode::FORBIDDEN);
+    let (status, key) = app.send_json(Method::POST, &admin, "/api/v1/api-tokens", json!({"name": "crm", "role": "agent"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let key = key["token"].as_str().expect("token").to_string();
     assert!(key.starts_with("sbk_"));
-    let (status, body) = send_json(&app, Method::PUT, &key, &biz, json!({"order": 1})).await;
+    let (status, body) = app.send_json(Method::PUT, &key, &biz, json!({"order": 1})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["biz_data"], json!({"order": 1}));
-    assert_eq!(send_json(&app, Method::PUT, &key, &biz, json!([1])).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, listed) = get_json(&app, &admin, "/api/v1/api-tokens").await;
+    assert_eq!(app.send_json(Method::PUT, &key, &biz, json!([1])).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, listed) = app.get_json(&admin, "/api/v1/api-tokens").await;
     assert_eq!(status, StatusCode::OK);
     assert!(!listed.to_string().contains(&key), "API keys are shown only once");
 
     // The reply to the API inbox is in the outbox (its webhook is unreachable).
-    let (status, outbox) = get_json(&app, &admin, "/api/v1/outbox").await;
+    let (status, outbox) = app.get_json(&admin, "/api/v1/outbox").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(outbox.as_array().map(Vec::len), Some(1), "{outbox}");
-    let (status, _) = get_json(&app, &admin, "/api/v1/outbox?status=lost").await;
+    let (status, _) = app.get_json(&admin, "/api/v1/outbox?status=lost").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, events) = get_json(&app, &admin, &format!("/api/v1/conversations/{conversation}/events")).await;
+    let (status, events) = app.get_json(&admin, &format!("/api/v1/conversations/{conversation}/events")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(events.as_array().is_some_and(|e| !e.is_empty()));
     app.stop().await;

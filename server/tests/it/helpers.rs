@@ -33,6 +33,40 @@ impl TestApp {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// GET with a bearer token: (status, JSON body or null).
+    pub async fn get_json(&self, token: &str, path: &str) -> (reqwest::StatusCode, Value) {
+        let r = self.client.get(self.url(path)).bearer_auth(token).send().await.expect("get");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A JSON request with a bearer token: (status, JSON body or null).
+    pub async fn send_json(&self, method: reqwest::Method, token: &str, path: &str, body: Value) -> (reqwest::StatusCode, Value) {
+        let r = self.client.request(method, self.url(path)).bearer_auth(token).json(&body).send().await.expect("request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates an agent with a password and capacity, logs them in and makes them available;
+    /// returns (user id, session token).
+    pub async fn available_agent(&self, admin: &str, email: &str, capacity: i64) -> (i64, String) {
+        let (status, user) = self
+            .send_json(
+                reqwest::Method::POST,
+                admin,
+                "/api/v1/users",
+                json!({"email": email, "name": email, "role": "agent", "password": "agent-password-123", "capacity": capacity}),
+            )
+            .await;
+        assert_eq!(status, 201, "create agent: {user}");
+        let id = user["id"].as_i64().expect("user id");
+        let token = self.login(email, "agent-password-123").await;
+        let (status, body) =
+            self.send_json(reqwest::Method::PUT, &token, &format!("/api/v1/users/{id}/status"), json!({"status": "available"})).await;
+        assert_eq!(status, 200, "set available: {body}");
+        (id, token)
+    }
+
     /// Stops the server and waits for it to drain.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

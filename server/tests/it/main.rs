@@ -2,5 +2,6 @@
 //! in-memory SQLite database and the in-process bus, driven over HTTP.
 
 mod api;
+mod gateway;
 mod helpers;
 mod ops;

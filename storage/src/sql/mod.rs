@@ -3,6 +3,7 @@
 //! [`SqlStore::run`], which retries transactions the database aborted to break a deadlock.
 
 mod assignment;
+mod channels;
 mod conversations;
 mod inboxes;
 mod outbox;
@@ -260,6 +261,34 @@ impl Store for SqlStore {
         now: Millis,
     ) -> StoreResult<()> {
         self.run(|| self.set_message_status_impl(tenant, id, status, now)).await
+    }
+    async fn apply_receipt(
+        &self,
+        tenant: TenantId,
+        inbox: InboxId,
+        platform_message_id: &str,
+        status: DeliveryStatus,
+        now: Millis,
+    ) -> StoreResult<Option<Message>> {
+        self.run(|| self.apply_receipt_impl(tenant, inbox, platform_message_id, status, now)).await
+    }
+    async fn set_platform_message_id(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        platform_message_id: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.run(|| self.set_platform_message_id_impl(tenant, id, platform_message_id, now)).await
+    }
+    async fn list_inboxes_by_kind_unscoped(&self, kind: ChannelKind) -> StoreResult<Vec<Inbox>> {
+        self.run(|| self.list_inboxes_by_kind_unscoped_impl(kind)).await
+    }
+    async fn get_channel_cursor(&self, inbox: InboxId) -> StoreResult<Option<String>> {
+        self.run(|| self.get_channel_cursor_impl(inbox)).await
+    }
+    async fn set_channel_cursor(&self, inbox: InboxId, cursor: &str, now: Millis) -> StoreResult<()> {
+        self.run(|| self.set_channel_cursor_impl(inbox, cursor, now)).await
     }
     async fn set_biz_data(
         &self,

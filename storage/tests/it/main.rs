@@ -36,6 +36,7 @@ mod harness;
 
 mod accounts;
 mod assignment;
+mod channels;
 mod inboxes;
 mod ingest;
 mod isolation;

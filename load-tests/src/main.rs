@@ -1,0 +1,55 @@
+//! `loadgen`: runs one benchmark scenario against a server it starts itself. Thin: parses the
+//! command line, pins cores, builds the runtime and hands over to the library.
+//! Exit status: 0 when the run was clean, 1 when messages were lost or duplicated or requests
+//! or connections failed (figures are still written), 2 when the run could not be done.
+
+use clap::{Parser, Subcommand};
+use switchboard_load_tests::{connections, inbound, pin_cores};
+
+#[derive(Parser)]
+#[command(name = "loadgen", about = "Switchboard benchmark scenarios (numbers only, no timing assertions)")]
+struct Cli {
+    /// Do not pin the server and the load generator to separate cores.
+    #[arg(long, global = true)]
+    no_pin: bool,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Customer messages through the API channel at a fixed rate, received by agents live.
+    Inbound(inbound::InboundArgs),
+    /// Idle agent Socket.IO connections: server memory per connection and connect rate.
+    Connections(connections::ConnectionsArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Before the runtime exists, so every worker thread inherits the affinity.
+    let pinning = pin_cores(!cli.no_pin);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("loadgen: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.scenario {
+            Scenario::Inbound(args) => inbound::run(args, pinning).await,
+            Scenario::Connections(args) => connections::run(args, pinning).await,
+        }
+    });
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("loadgen: FAILED (lost or duplicated messages, or failed requests/connections; see above)");
+            std::process::ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("loadgen: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Starting and stopping the server under test: the release `switchboard` binary on a fresh
+//! database (a temp SQLite data dir or a new Postgres database), on 127.0.0.1 with an OS-chosen
+//! port, pinned to its own core when `taskset` is there. Owns the process and everything made
+//! for it, and removes them at [`Server::stop`] (the child is also killed if the value is
+//! dropped on an error path).
+//!
+//! Must not touch anything but loopback and the resources it created itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+/// The admin password set on the fresh database (`SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "loadgen-admin-password-1";
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+
+/// Which database the server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+impl Db {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Db::Sqlite => "sqlite",
+            Db::Postgres => "postgres",
+        }
+    }
+}
+
+/// How to start the server.
+pub struct ServerOptions {
+    pub bin: PathBuf,
+    pub db: Db,
+    /// Postgres `host:port` (trust auth, user `postgres`).
+    pub pg_addr: String,
+    /// Core list for `taskset -c`, when pinning.
+    pub cpus: Option<String>,
+    /// Where the server's stderr (its log) goes.
+    pub log_path: PathBuf,
+}
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    pub pid: u32,
+    pub base_url: String,
+    data_dir: PathBuf,
+    pg_db: Option<String>,
+    pg_addr: String,
+    pub log_path: PathBuf,
+}
+
+/// What the server left behind when stopped.
+pub struct ServerExit {
+    /// Lines of its log at level WARN or ERROR.
+    pub warn_lines: Vec<String>,
+    /// `true` when it stopped within the grace period after SIGTERM.
+    pub graceful: bool,
+}
+
+impl Server {
+    /// Creates the database, spawns the binary, waits for its address line and for `/readyz`.
+    pub async fn start(opts: &ServerOptions) -> anyhow::Result<Server> {
+        if !opts.bin.exists() {
+            bail!(
+                "server binary not found at {}: run `cargo build --release -p switchboard-server --bin switchboard` (or pass --server-bin)",
+                opts.bin.display()
+            );
+        }
+        let unique = format!("{}_{}", std::process::id(), unix_nanos());
+        let data_dir = std::env::temp_dir().join(format!("switchboard-loadgen-{unique}"));
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let pg_db = match opts.db {
+            Db::Sqlite => None,
+            Db::Postgres => {
+                let name = format!("sb_loadgen_{unique}");
+                psql(&opts.pg_addr, &format!("CREATE DATABASE {name}")).await?;
+                Some(name)
+            }
+        };
+
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
+        if let Some(name) = &pg_db {
+            args.push("--database-url".into());
+            args.push(format!("postgres://postgres@{}/{name}", opts.pg_addr));
+        }
+        let mut command = match &opts.cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpus).arg(&opts.bin);
+                c
+            }
+            None => Command::new(&opts.bin),
+        };
+        if let Some(dir) = opts.log_path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let log = std::fs::File::create(&opts.log_path).with_context(|| format!("creating {}", opts.log_path.display()))?;
+        command
+            .args(&args)
+            .env("SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("SWITCHBOARD_LOG", std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        let mut child = command.spawn().with_context(|| format!("spawning {}", opts.bin.display()))?;
+        // `taskset` execs the binary, so the child's pid is the server's pid.
+        let pid = child.id().ok_or_else(|| anyhow!("server exited at once"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
+
+        let mut server = Server { child, pid, base_url: String::new(), data_dir, pg_db, pg_addr: opts.pg_addr.clone(), log_path: opts.log_path.clone() };
+
+        // Read stdout until the address line (bounded by 60 s), then keep draining it in the
+        // background so the server never blocks on a full pipe; that task ends at EOF.
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base_url = loop {
+            let line = tokio::time::timeout_at(deadline, lines.next_line())
+                .await
+                .map_err(|_| anyhow!("server printed no address within 60 s (log: {})", opts.log_path.display()))?
+                .context("reading server stdout")?;
+            let Some(line) = line else {
+                bail!("server exited before printing its address (log: {})", opts.log_path.display());
+            };
+            if let Some(rest) = line.split("Switchboard is running at ").nth(1) {
+                break rest.trim().trim_end_matches('/').to_string();
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        server.base_url = base_url;
+        server.wait_ready(deadline).await?;
+        Ok(server)
+    }
+
+    async fn wait_ready(&self, deadline: Instant) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        let url = format!("{}/readyz", self.base_url);
+        while Instant::now() < deadline {
+            if let Ok(r) = http.get(&url).timeout(Duration::from_secs(2)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{url} never answered 200")
+    }
+
+    /// The server's resident set size in bytes (`VmRSS` of /proc/PID/status).
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).context("reading /proc/PID/status")?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS line"))?;
+        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or_else(|| anyhow!("bad VmRSS line: {line}"))?;
+        Ok(kib * 1024)
+    }
+
+    /// Total CPU time (user + system) the server used so far, in seconds (from /proc/PID/stat,
+    /// assuming the usual 100 clock ticks per second).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(self.pid)
+    }
+
+
+    /// SIGTERM, wait up to 15 s, then SIGKILL; drops the Postgres database and the data dir.
+    pub async fn stop(mut self) -> ServerExit {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status().await;
+        let graceful = matches!(tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await, Ok(Ok(_)));
+        if !graceful {
+            let _ = self.child.kill().await;
+        }
+        if let Some(name) = &self.pg_db {
+            if let Err(e) = psql(&self.pg_addr, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await {
+                eprintln!("warning: could not drop database {name}: {e:#}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        ServerExit { warn_lines: warn_lines(&self.log_path), graceful }
+    }
+}
+
+/// CPU time (user + system, all threads) of process `pid` so far, in seconds, from
+/// /proc/PID/stat, assuming the usual 100 clock ticks per second.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`; utime and stime are fields 14 and 15 overall.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn warn_lines(path: &Path) -> Vec<String> {
+    let Ok(log) = std::fs::read_to_string(path) else { return Vec::new() };
+    log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).map(str::to_string).collect()
+}
+
+async fn psql(addr: &str, sql: &str) -> anyhow::Result<()> {
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "5432"));
+    let out = Command::new("psql")
+        .args(["-h", host, "-p", port, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running psql (is the Postgres client installed?)")?;
+    if !out.status.success() {
+        bail!("psql `{sql}` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}

@@ -1,0 +1,255 @@
+//! The unified gateway's server side: platform webhooks in, platform sends out, pollers for
+//! platforms that must be pulled. The per-platform knowledge lives in `switchboard-gateway`
+//! adapters; this module only moves their normalized events through the same path every
+//! channel uses — commit first (`conversations::ingest`), then answer the platform.
+//!
+//! - `POST|GET /webhooks/{inbox_id}`: the adapter verifies (401 and nothing stored on a bad
+//!   signature) and parses; every event is committed before the platform gets its 2xx, and any
+//!   storage failure answers 503 so the platform redelivers (ingestion is idempotent).
+//! - Outbox kind `platform_send`: replies on platform inboxes are sent by the adapter; the
+//!   platform's message id is stored so its receipts find the message.
+//! - Pollers: one task per node looks for inboxes in polling mode and runs each inbox's poll
+//!   loop only while holding the bus lease `poll:{inbox}`, so exactly one node polls an inbox.
+//!   The cursor is saved after the page's events are committed: a crash re-polls the page and
+//!   ingestion's dedupe drops what was already stored.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use switchboard_core::domain::{Attachment, ChannelKind, Inbox, InboundMessage, OutboxEntry};
+use switchboard_core::ids::InboxId;
+use switchboard_gateway::{
+    adapter_for, ChannelAdapter, ChannelConfig, ContentKind, DeliveryError, InboundEvent, NormalizedMessage,
+    OutboundMessage, WebhookError, WebhookRequest,
+};
+
+use crate::conversations;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::now_ms;
+
+/// Outbox kind: a reply on a platform inbox, sent by the platform's adapter.
+pub const PLATFORM_SEND: &str = "platform_send";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/webhooks/{inbox_id}", any(webhook))
+}
+
+fn config_of(inbox: &Inbox) -> ChannelConfig {
+    ChannelConfig { settings: inbox.settings.clone(), secrets: inbox.secrets.clone() }
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    Path(inbox_id): Path<String>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let inbox_id: InboxId = inbox_id.parse().map_err(|_| ApiError::NotFound("inbox"))?;
+    let (inbox, _) = state.store.get_inbox_unscoped(inbox_id).await?.ok_or(ApiError::NotFound("inbox"))?;
+    let adapter = adapter_for(inbox.kind).ok_or(ApiError::NotFound("inbox"))?;
+    let request = WebhookRequest { method: method.as_str(), query: query.as_deref().unwrap_or(""), headers: &headers, body: &body };
+    let outcome = match adapter.handle_webhook(&config_of(&inbox), &request) {
+        Ok(o) => o,
+        Err(WebhookError::Unauthorized(why)) => {
+            metrics::counter!("switchboard_webhook_rejected_total", "kind" => inbox.kind.as_str(), "reason" => "signature").increment(1);
+            tracing::info!(inbox_id = %inbox.id, %why, "webhook refused");
+            return Err(ApiError::bad_signature());
+        }
+        Err(WebhookError::Malformed(why)) => return Err(ApiError::bad_request("malformed_payload", why)),
+        Err(WebhookError::NotConfigured(why)) => return Err(ApiError::Conflict(format!("inbox not configured: {why}"))),
+    };
+    commit_events(&state, &inbox, outcome.events).await?;
+    let answer = outcome.answer;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    Ok((status, [(axum::http::header::CONTENT_TYPE, answer.content_type)], answer.body).into_response())
+}
+
+/// Commits every event; returns the first storage error (the platform then redelivers all of
+/// them, and the ones already stored are deduplicated).
+pub async fn commit_events(state: &AppState, inbox: &Inbox, events: Vec<InboundEvent>) -> Result<(), ApiError> {
+    for event in events {
+        match event {
+            InboundEvent::Message(m) => {
+                conversations::ingest(state, inbound_message(inbox, m)).await?;
+            }
+            InboundEvent::Status { platform_message_id, status } => {
+                state.store.apply_receipt(inbox.tenant_id, inbox.id, &platform_message_id, status, now_ms()).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Maps a platform message to ingestion's shape. A kind we do not model keeps its raw payload
+/// as an `unsupported` attachment so nothing the customer sent is dropped.
+fn inbound_message(inbox: &Inbox, m: NormalizedMessage) -> InboundMessage {
+    let mut attachments = m.attachments;
+    if m.kind == ContentKind::Unsupported {
+        let raw = m.raw.to_string();
+        attachments.push(Attachment {
+            kind: "unsupported".into(),
+            url: None,
+            name: Some(raw.chars().take(4000).collect()),
+            mime: Some("application/json".into()),
+            size: None,
+        });
+    }
+    InboundMessage {
+        tenant_id: inbox.tenant_id,
+        inbox_id: inbox.id,
+        contact_external_id: m.contact_external_id,
+        contact_name: m.contact_name,
+        platform_message_id: m.platform_message_id,
+        text: m.text,
+        attachments,
+        now: now_ms(),
+    }
+}
+
+/// Sends one outbox entry of kind `platform_send` through the inbox's adapter.
+pub async fn deliver_platform(state: &AppState, entry: &OutboxEntry) -> Result<(), DeliveryError> {
+    let store = state.store.as_ref();
+    let transient = |e: switchboard_core::StoreError| DeliveryError::Transient(format!("loading delivery: {e}"));
+    let inbox = store.get_inbox(entry.tenant_id, entry.inbox_id).await.map_err(transient)?;
+    let adapter = adapter_for(inbox.kind).ok_or_else(|| DeliveryError::Permanent(format!("no adapter for {}", inbox.kind)))?;
+    let message_id = entry.message_id.ok_or_else(|| DeliveryError::Permanent("outbox entry has no message".into()))?;
+    let message = store.get_message(entry.tenant_id, message_id).await.map_err(transient)?;
+    let conversation = store.get_conversation(entry.tenant_id, message.conversation_id).await.map_err(transient)?;
+    let identities = store.list_contact_identities(entry.tenant_id, conversation.contact_id).await.map_err(transient)?;
+    let to = identities
+        .into_iter()
+        .find(|i| i.inbox_id == inbox.id)
+        .map(|i| i.external_id)
+        .ok_or_else(|| DeliveryError::Permanent("the customer has no identity on this inbox".into()))?;
+    let outbound = OutboundMessage {
+        to,
+        text: message.text.clone(),
+        attachments: message.attachments.clone(),
+        delivery_id: entry.id.to_string(),
+        reply_context: None,
+        last_inbound_at_ms: None,
+        now_ms: now_ms(),
+    };
+    let receipt = adapter.send(&state.http, &config_of(&inbox), &outbound).await?;
+    if let Some(platform_id) = receipt.platform_message_id {
+        if let Err(e) = store.set_platform_message_id(entry.tenant_id, message.id, &platform_id, now_ms()).await {
+            // Delivered all the same; only later receipts for it will not find the message.
+            tracing::warn!(error = %e, "could not record the platform message id");
+        }
+    }
+    Ok(())
+}
+
+/// How often a node looks for polling inboxes it could take over.
+const POLLER_SCAN: Duration = Duration::from_secs(5);
+/// Poll lease lifetime; renewed on every poll, so a crashed node's inboxes move within this.
+const POLL_LEASE_MS: u64 = 30_000;
+
+/// Finds inboxes in polling mode and keeps one poll loop per inbox on whichever node holds its
+/// lease. Runs until shutdown.
+pub async fn run_pollers(state: AppState) {
+    let mut running: std::collections::HashMap<InboxId, tokio::task::JoinHandle<()>> = Default::default();
+    let mut tick = tokio::time::interval(POLLER_SCAN);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => break,
+        }
+        running.retain(|_, h| !h.is_finished());
+        for kind in ChannelKind::ALL {
+            let Some(adapter) = adapter_for(*kind) else { continue };
+            let Ok(inboxes) = state.store.list_inboxes_by_kind_unscoped(*kind).await else { continue };
+            for inbox in inboxes.into_iter().filter(|i| i.settings.get("mode").and_then(|m| m.as_str()) == Some("polling")) {
+                if running.contains_key(&inbox.id) {
+                    continue;
+                }
+                let key = format!("poll:{}", inbox.id);
+                if let Ok(true) = state.bus.try_acquire_lease(&key, &state.node_id, POLL_LEASE_MS).await {
+                    let (state, adapter) = (state.clone(), adapter.clone());
+                    running.insert(inbox.id, tokio::spawn(async move { poll_inbox(state, adapter, inbox, key).await }));
+                }
+            }
+        }
+    }
+    for (_, handle) in running {
+        let _ = handle.await;
+    }
+}
+
+/// One inbox's poll loop, run while this node holds the inbox's lease.
+async fn poll_inbox(state: AppState, adapter: std::sync::Arc<dyn ChannelAdapter>, inbox: Inbox, lease_key: String) {
+    tracing::info!(inbox_id = %inbox.id, kind = %inbox.kind, "polling started on this node");
+    let config = config_of(&inbox);
+    let mut failures: u32 = 0;
+    loop {
+        if state.shutdown.is_cancelled() {
+            break;
+        }
+        match state.bus.renew_lease(&lease_key, &state.node_id, POLL_LEASE_MS).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(inbox_id = %inbox.id, "poll lease lost; another node polls this inbox");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(inbox_id = %inbox.id, error = %e, "poll lease check failed; pausing");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        let cursor = match state.store.get_channel_cursor(inbox.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(inbox_id = %inbox.id, error = %e, "poll cursor unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let page = tokio::select! {
+            p = adapter.poll(&state.http, &config, cursor.as_deref()) => p,
+            _ = state.shutdown.cancelled() => break,
+        };
+        match page {
+            Ok(page) => {
+                failures = 0;
+                // Commit the page, then move the cursor: never the other way round.
+                if let Err(e) = commit_events(&state, &inbox, page.events).await {
+                    tracing::warn!(inbox_id = %inbox.id, error = %e, "committing polled events failed; re-polling");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                if let Some(next) = page.next_cursor.filter(|n| Some(n) != cursor.as_ref()) {
+                    if let Err(e) = state.store.set_channel_cursor(inbox.id, &next, now_ms()).await {
+                        tracing::warn!(inbox_id = %inbox.id, error = %e, "saving poll cursor failed; the page will be re-polled");
+                    }
+                }
+            }
+            Err(DeliveryError::Permanent(e)) => {
+                tracing::error!(inbox_id = %inbox.id, error = %e, "polling stopped: permanent error");
+                let _ = state.bus.release_lease(&lease_key, &state.node_id).await;
+                return;
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let delay = match &e {
+                    DeliveryError::Throttled { retry_after_ms, .. } => Duration::from_millis(*retry_after_ms),
+                    _ => Duration::from_millis(500u64.saturating_mul(1 << failures.min(6))),
+                };
+                tracing::warn!(inbox_id = %inbox.id, error = %e, ?delay, "poll failed; backing off");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = state.shutdown.cancelled() => break,
+                }
+            }
+        }
+    }
+    let _ = state.bus.release_lease(&lease_key, &state.node_id).await;
+}
