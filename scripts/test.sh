@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test Switchboard has, on a fresh machine or a used one:
 #   1. starts (installing if needed) PostgreSQL, MariaDB and Redis;
-#   2. installs the Node packages of the end-to-end suite (the official socket.io-client);
+#   2. installs the Node packages of the end-to-end suite (the official socket.io-client) and
+#      the platforms' Python SDKs, and regenerates the gateway's SDK-made fixtures;
 #   3. runs the Rust tests: core, the storage conformance suite on all three databases, the bus
 #      on real Redis, the server's in-process API tests;
 #   4. runs the end-to-end suite: the real `switchboard` binary driven by socket.io-client, on
@@ -21,6 +22,15 @@ if ! command -v node >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+
+# The gateway's inbound fixtures are produced and signed by the platforms' official SDKs
+# (python-telegram-bot, line-bot-sdk, wechatpy); regenerate them so the adapters are checked
+# against what the SDKs emit today.
+echo "== Platform SDK fixtures"
+python3 -m pip install --quiet --disable-pip-version-check -r gateway-adapters/fixtures/requirements.txt
+for generator in gateway-adapters/fixtures/*/generate.py; do
+  python3 "$generator"
+done
 
 echo "== Rust tests"
 cargo clippy --workspace --all-targets --locked -- -D warnings
