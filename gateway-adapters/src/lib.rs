@@ -49,6 +49,7 @@ pub fn adapter_for(kind: switchboard_core::domain::ChannelKind) -> Option<std::s
         ChannelKind::Whatsapp => Some(std::sync::Arc::new(whatsapp::WhatsappAdapter)),
         ChannelKind::Messenger => Some(std::sync::Arc::new(messenger::MessengerAdapter::messenger())),
         ChannelKind::Instagram => Some(std::sync::Arc::new(messenger::MessengerAdapter::instagram())),
-        ChannelKind::Line | ChannelKind::Wechat => None,
+        ChannelKind::Line => Some(std::sync::Arc::new(line::LineAdapter)),
+        ChannelKind::Wechat => Some(std::sync::Arc::new(wechat::WechatAdapter)),
     }
 }

@@ -138,12 +138,63 @@ pub async fn deliver_platform(state: &AppState, entry: &OutboxEntry) -> Result<(
         last_inbound_at_ms: None,
         now_ms: now_ms(),
     };
-    let receipt = adapter.send(&state.http, &config_of(&inbox), &outbound).await?;
+    let mut config = config_of(&inbox);
+    if inbox.kind == ChannelKind::Wechat {
+        inject_wechat_token(state, &mut config).await?;
+    }
+    let receipt = match adapter.send(&state.http, &config, &outbound).await {
+        Err(e) if switchboard_gateway::wechat::is_access_token_error(&e) => {
+            // Expired or revoked early: forget it so the retry fetches a fresh one.
+            wechat_tokens().lock().map(|mut t| t.remove(&wechat_key(&config))).ok();
+            return Err(e);
+        }
+        other => other?,
+    };
     if let Some(platform_id) = receipt.platform_message_id {
         if let Err(e) = store.set_platform_message_id(entry.tenant_id, message.id, &platform_id, now_ms()).await {
             // Delivered all the same; only later receipts for it will not find the message.
             tracing::warn!(error = %e, "could not record the platform message id");
         }
+    }
+    Ok(())
+}
+
+/// WeChat access tokens by account, with their expiry. WeChat wants one token per account at a
+/// time (each fetch invalidates the last after a grace period and counts against a daily
+/// quota), so a node fetches once and reuses it until shortly before it expires.
+/// Per node today: with several nodes each fetches its own (WeChat keeps the previous token
+/// valid for a few minutes, so sends keep working); a cluster-wide cache is the gateway issue's
+/// remaining work.
+fn wechat_tokens() -> &'static std::sync::Mutex<std::collections::HashMap<String, (String, i64)>> {
+    static TOKENS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>> = std::sync::OnceLock::new();
+    TOKENS.get_or_init(Default::default)
+}
+
+fn wechat_key(config: &ChannelConfig) -> String {
+    format!("{}@{}", config.setting("app_id").unwrap_or_default(), config.setting("api_base_url").unwrap_or_default())
+}
+
+async fn inject_wechat_token(state: &AppState, config: &mut ChannelConfig) -> Result<(), DeliveryError> {
+    if config.secret("access_token").is_some() {
+        return Ok(());
+    }
+    let key = wechat_key(config);
+    let now = now_ms();
+    let cached = wechat_tokens().lock().ok().and_then(|t| t.get(&key).cloned()).filter(|(_, until)| *until > now);
+    let token = match cached {
+        Some((token, _)) => token,
+        None => {
+            let (token, expires_in) = switchboard_gateway::wechat::WechatAdapter::fetch_access_token(&state.http, config).await?;
+            // Renew five minutes early so no send races the expiry.
+            let until = now + i64::try_from(expires_in.saturating_sub(300)).unwrap_or(0) * 1000;
+            if let Ok(mut t) = wechat_tokens().lock() {
+                t.insert(key, (token.clone(), until));
+            }
+            token
+        }
+    };
+    if let serde_json::Value::Object(secrets) = &mut config.secrets {
+        secrets.insert("access_token".into(), serde_json::Value::String(token));
     }
     Ok(())
 }

@@ -206,3 +206,46 @@ async fn telegram_polling_ingests_once_and_persists_the_offset() {
     assert_eq!(texts, ["first", "second", "third"]);
     app.stop().await;
 }
+
+/// Every platform adapter, reached through the real webhook route: a request with a forged or
+/// missing signature is refused with 401 `invalid_signature` and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_webhooks_are_refused_for_every_platform() {
+    let app = spawn_app_with(|_| {}).await;
+    let admin = app.admin_token().await;
+    let secrets = json!({
+        "bot_token": BOT_TOKEN, "webhook_secret_token": SECRET,
+        "app_secret": "meta-app-secret", "verify_token": "meta-verify", "access_token": "meta-access",
+        "channel_secret": "line-channel-secret", "channel_access_token": "line-access",
+        "token": "wechat-token", "encoding_aes_key": "",
+    });
+    let body = r#"{"object":"page","entry":[],"events":[],"update_id":1,"message":{"message_id":1,"chat":{"id":1},"text":"hi"}}"#;
+    for (kind, forged_header) in [
+        ("telegram", ("x-telegram-bot-api-secret-token", "forged")),
+        ("whatsapp", ("x-hub-signature-256", "sha256=0000")),
+        ("messenger", ("x-hub-signature-256", "sha256=0000")),
+        ("instagram", ("x-hub-signature-256", "sha256=0000")),
+        ("line", ("x-line-signature", "Zm9yZ2Vk")),
+        ("wechat", ("x-unused", "forged")),
+    ] {
+        let (status, inbox) = app
+            .send_json(Method::POST, &admin, "/api/v1/inboxes", json!({"name": kind, "kind": kind, "settings": {"app_id": "wx123", "phone_number_id": "1"}, "secrets": secrets}))
+            .await;
+        assert_eq!(status, 201, "create {kind} inbox: {inbox}");
+        let id = inbox["id"].as_i64().expect("inbox id");
+        // WeChat signs the query string; a wrong signature there is its forgery.
+        let url = app.url(&format!("/webhooks/{id}?signature=forged&timestamp=1&nonce=2"));
+        for with_header in [true, false] {
+            let mut request = app.client.post(&url).header("content-type", "application/json").body(body);
+            if with_header {
+                request = request.header(forged_header.0, forged_header.1);
+            }
+            let r = request.send().await.expect("post");
+            assert_eq!(r.status(), 401, "{kind} (header present: {with_header}) must refuse a forged request");
+            let err: Value = r.json().await.expect("json");
+            assert_eq!(err["error"]["code"], "invalid_signature", "{kind}");
+        }
+        assert!(messages_of_inbox(&app, &admin, id).await.is_empty(), "{kind}: nothing stored");
+    }
+    app.stop().await;
+}
