@@ -20,6 +20,9 @@ pub enum BusEvent {
     ConversationUpdated { tenant_id: TenantId, conversation_id: ConversationId, assignee_id: Option<UserId>, previous_assignee_id: Option<UserId>, payload: serde_json::Value },
     /// An agent's status or load changed.
     AgentUpdated { tenant_id: TenantId, user_id: UserId, payload: serde_json::Value },
+    /// A tenant's queue changed (arrival, assignment, resolve): `payload` holds each waiting
+    /// conversation's position and estimated wait, and the queue statistics supervisors watch.
+    QueueChanged { tenant_id: TenantId, payload: serde_json::Value },
     /// Capacity may have freed or work arrived for a tenant: some node should try dispatching.
     /// Nodes dispatch locally on every arrival and freed slot today; the router uses this to
     /// hand work between nodes.

@@ -44,6 +44,7 @@ pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOu
         if let Some(assigned) = state.dispatcher.conversation_waiting(state, &outcome.conversation).await {
             outcome.conversation = assigned;
         }
+        crate::queue::announce(state, outcome.conversation.tenant_id).await;
     }
     if outcome.message_created {
         publish(state, BusEvent::MessageCreated {
@@ -134,7 +135,35 @@ pub async fn resolve(state: &AppState, who: &Replier, conversation_id: Conversat
     if let Some(agent) = before.assignee_id {
         state.dispatcher.capacity_freed(state, who.tenant_id, agent).await;
     }
+    crate::queue::announce(state, who.tenant_id).await;
     Ok(after)
+}
+
+/// Puts an absent agent's open conversations back in the queue — at their original place, since
+/// `requeue` keeps `queued_at` — and offers them to whoever has room. Used when an agent's last
+/// connection has been gone for the grace period.
+pub async fn requeue_agent_conversations(state: &AppState, tenant: TenantId, agent: UserId) -> ApiResult<usize> {
+    let filter = ConversationFilter { assignee_id: Some(agent), open_only: true, limit: 1000, ..Default::default() };
+    let held = state.store.list_conversations(tenant, filter).await?;
+    let mut requeued = Vec::new();
+    for conversation in held.into_iter().filter(|c| c.state.holds_agent_slot()) {
+        match state.store.requeue(tenant, conversation.id, now_ms()).await {
+            Ok(c) => {
+                publish_conversation(state, &c, Some(agent)).await;
+                requeued.push(c);
+            }
+            // Resolved or moved meanwhile: nothing to give back.
+            Err(switchboard_core::StoreError::InvalidState(_) | switchboard_core::StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Oldest first, so the longest-waiting customer is placed first.
+    requeued.sort_by_key(|c| (c.queued_at, c.id));
+    for c in &requeued {
+        state.dispatcher.conversation_waiting(state, c).await;
+    }
+    crate::queue::announce(state, tenant).await;
+    Ok(requeued.len())
 }
 
 /// Changes an agent's status; becoming available offers them queued work at once.
@@ -149,6 +178,7 @@ pub async fn set_agent_status(state: &AppState, tenant: TenantId, user: UserId, 
     if status == AgentStatus::Available {
         state.dispatcher.capacity_freed(state, tenant, user).await;
     }
+    crate::queue::announce(state, tenant).await;
     Ok(updated)
 }
 

@@ -16,9 +16,11 @@ pub mod extract;
 pub mod gateway;
 pub mod ops;
 pub mod outbox;
+pub mod queue;
 pub mod realtime;
 pub mod settings;
 pub mod state;
+pub mod supervisor;
 pub mod time;
 pub mod views;
 mod web;
@@ -145,7 +147,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
 pub fn router(state: AppState, with_metrics: bool) -> Router {
     let max_body = state.settings.max_body_bytes;
     let mut app = Router::new()
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router().merge(supervisor::router()))
         .merge(gateway::router())
         .merge(ops::router())
         .merge(web::router());

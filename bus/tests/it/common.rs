@@ -30,6 +30,7 @@ pub fn sample_events() -> Vec<BusEvent> {
             user_id: UserId(7),
             payload: json!({"status": "away", "load": 3}),
         },
+        BusEvent::QueueChanged { tenant_id: TenantId(3), payload: json!({"waiting": [{"id": 1, "position": 1}]}) },
         BusEvent::DispatchNeeded { tenant_id: TenantId(i64::MAX) },
     ];
     for event in &events {
@@ -37,6 +38,7 @@ pub fn sample_events() -> Vec<BusEvent> {
             BusEvent::MessageCreated { .. }
             | BusEvent::ConversationUpdated { .. }
             | BusEvent::AgentUpdated { .. }
+            | BusEvent::QueueChanged { .. }
             | BusEvent::DispatchNeeded { .. } => {}
         }
     }

@@ -12,7 +12,8 @@
 //!
 //! Presence: each socket registers itself on the bus and refreshes the entry while connected. When
 //! an agent's last socket (on any node) is gone for `agents.disconnect_grace_secs`, the agent is
-//! marked offline so no new work is offered to nobody.
+//! marked offline (no new work is offered to nobody) and their open conversations go back to the
+//! queue at their original place, to be offered to agents who are there.
 
 use std::time::Duration;
 
@@ -241,6 +242,12 @@ async fn track_presence(state: &AppState, s: &SocketRef, user: &User) {
                         if let Err(e) = conversations::set_agent_status(&state, user.tenant_id, user.id, AgentStatus::Offline).await {
                             tracing::warn!(error = %e, "could not mark disconnected agent offline");
                         }
+                    }
+                    // Their customers must not wait on someone who is gone.
+                    match conversations::requeue_agent_conversations(&state, user.tenant_id, user.id).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(agent = %user.id, requeued = n, "absent agent's conversations requeued"),
+                        Err(e) => tracing::warn!(error = %e, "could not requeue an absent agent's conversations"),
                     }
                 }
                 Ok(_) => {}

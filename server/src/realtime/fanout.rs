@@ -57,6 +57,21 @@ async fn deliver(io: &SocketIo, event: BusEvent) {
         BusEvent::AgentUpdated { tenant_id, user_id, payload } => {
             agents.to(vec![format!("user:{user_id}"), format!("sup:{tenant_id}")]).emit("agent", &payload).await
         }
+        BusEvent::QueueChanged { tenant_id, payload } => {
+            // Each waiting customer hears their own place; supervisors get the whole picture.
+            for queue in payload.get("queues").and_then(|q| q.as_array()).into_iter().flatten() {
+                for entry in queue.get("waiting").and_then(|w| w.as_array()).into_iter().flatten() {
+                    let Some(id) = entry.get("conversation_id").and_then(|i| i.as_i64()) else { continue };
+                    let view = serde_json::json!({
+                        "conversation_id": id,
+                        "position": entry.get("position"),
+                        "eta_secs": entry.get("eta_secs"),
+                    });
+                    let _ = widgets.clone().to(format!("wconv:{id}")).emit("queue", &view).await;
+                }
+            }
+            agents.to(format!("sup:{tenant_id}")).emit("queue", &payload).await
+        }
         BusEvent::DispatchNeeded { .. } => Ok(()),
     };
     if let Err(e) = result {

@@ -5,3 +5,4 @@ mod api;
 mod gateway;
 mod helpers;
 mod ops;
+mod queue;
