@@ -190,3 +190,33 @@ pub trait ChannelAdapter: Send + Sync + 'static {
     /// Downloads a media reference from an inbound message: (bytes, content type).
     async fn download(&self, http: &reqwest::Client, config: &ChannelConfig, media_ref: &str) -> Result<(Vec<u8>, Option<String>), DeliveryError>;
 }
+
+/// A shared location, normalized the same way on every platform: a `location` attachment whose
+/// `url` is an RFC 5870 `geo:` URI and whose `name` is the place's name, and as text the name
+/// and address (one per line) when the platform gives them. `None` coordinates (a malformed
+/// location) make it `Unsupported`, kept with the raw payload.
+pub fn location_content(
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    name: Option<&str>,
+    address: Option<&str>,
+) -> (ContentKind, Option<String>, Vec<Attachment>) {
+    let (Some(lat), Some(lon)) = (latitude, longitude) else {
+        return (ContentKind::Unsupported, None, Vec::new());
+    };
+    let attachment = Attachment {
+        kind: "location".into(),
+        url: Some(geo_uri(lat, lon)),
+        name: name.map(str::to_owned),
+        mime: None,
+        size: None,
+    };
+    let label: Vec<&str> = [name, address].into_iter().flatten().collect();
+    let text = (!label.is_empty()).then(|| label.join("\n"));
+    (ContentKind::Location, text, vec![attachment])
+}
+
+/// A `geo:` URI (RFC 5870) for a shared location.
+pub fn geo_uri(latitude: f64, longitude: f64) -> String {
+    format!("geo:{latitude},{longitude}")
+}

@@ -225,24 +225,12 @@ fn parse_event(event: &Value) -> Option<NormalizedMessage> {
         "video" => (ContentKind::Video, None, vec![media("video")]),
         "audio" => (ContentKind::Audio, None, vec![media("audio")]),
         "file" => (ContentKind::File, None, vec![media("file")]),
-        "location" => {
-            match (message.get("latitude").and_then(Value::as_f64), message.get("longitude").and_then(Value::as_f64)) {
-                (Some(lat), Some(lon)) => {
-                    let label: Vec<&str> =
-                        [str_at(message, "title"), str_at(message, "address")].into_iter().flatten().collect();
-                    let attachment = Attachment {
-                        kind: "location".into(),
-                        url: Some(format!("geo:{lat},{lon}")),
-                        name: str_at(message, "title").map(str::to_owned),
-                        mime: None,
-                        size: None,
-                    };
-                    let text = if label.is_empty() { None } else { Some(label.join("\n")) };
-                    (ContentKind::Location, text, vec![attachment])
-                }
-                _ => (ContentKind::Unsupported, None, Vec::new()),
-            }
-        }
+        "location" => crate::channel::location_content(
+            message.get("latitude").and_then(Value::as_f64),
+            message.get("longitude").and_then(Value::as_f64),
+            str_at(message, "title"),
+            str_at(message, "address"),
+        ),
         // Stickers are identified by package and sticker id (kept in `raw`); message stickers
         // also carry the words printed on them.
         "sticker" => (ContentKind::Sticker, str_at(message, "text").map(str::to_owned), Vec::new()),

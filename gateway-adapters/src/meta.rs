@@ -239,10 +239,7 @@ fn transport_error(e: reqwest::Error) -> DeliveryError {
     }
 }
 
-/// A `geo:` URI (RFC 5870) for a shared location, used as the location attachment's `url`.
-pub fn geo_uri(latitude: f64, longitude: f64) -> String {
-    format!("geo:{latitude},{longitude}")
-}
+pub use crate::channel::geo_uri;
 
 #[cfg(test)]
 mod tests {

@@ -358,19 +358,7 @@ fn parse_message(fields: Map<String, Value>) -> Result<Option<NormalizedMessage>
         "video" | "shortvideo" => (ContentKind::Video, None, vec![media("video", None)]),
         "location" => {
             let coord = |name: &str| field(name).and_then(|v| v.parse::<f64>().ok());
-            match (coord("Location_X"), coord("Location_Y")) {
-                (Some(lat), Some(lon)) => {
-                    let attachment = Attachment {
-                        kind: "location".into(),
-                        url: Some(format!("geo:{lat},{lon}")),
-                        name: field("Label").map(str::to_owned),
-                        mime: None,
-                        size: None,
-                    };
-                    (ContentKind::Location, field("Label").map(str::to_owned), vec![attachment])
-                }
-                _ => (ContentKind::Unsupported, None, Vec::new()),
-            }
+            crate::channel::location_content(coord("Location_X"), coord("Location_Y"), field("Label"), None)
         }
         // A shared article: readable as text (title, description, URL); the kind stays Text so
         // agents can answer it like any message.

@@ -194,24 +194,12 @@ fn parse_message(message: &Value, contacts: &[Value]) -> Result<NormalizedMessag
         "audio" => (ContentKind::Audio, None, vec![media("audio")]),
         "video" => (ContentKind::Video, caption, vec![media("video")]),
         "sticker" => (ContentKind::Sticker, None, vec![media("sticker")]),
-        "location" => {
-            match (part.get("latitude").and_then(Value::as_f64), part.get("longitude").and_then(Value::as_f64)) {
-                (Some(lat), Some(lon)) => {
-                    let label: Vec<&str> =
-                        [str_at(part, "name"), str_at(part, "address")].into_iter().flatten().collect();
-                    let attachment = Attachment {
-                        kind: "location".into(),
-                        url: Some(meta::geo_uri(lat, lon)),
-                        name: str_at(part, "name").map(str::to_owned),
-                        mime: None,
-                        size: None,
-                    };
-                    let text = if label.is_empty() { None } else { Some(label.join("\n")) };
-                    (ContentKind::Location, text, vec![attachment])
-                }
-                _ => (ContentKind::Unsupported, None, Vec::new()),
-            }
-        }
+        "location" => crate::channel::location_content(
+            part.get("latitude").and_then(Value::as_f64),
+            part.get("longitude").and_then(Value::as_f64),
+            str_at(part, "name"),
+            str_at(part, "address"),
+        ),
         // A template's quick-reply button and interactive replies carry the words the customer
         // tapped; keep them readable, but the kind says it was not typed.
         "button" => (ContentKind::Unsupported, str_at(part, "text").map(str::to_owned), Vec::new()),
