@@ -6,7 +6,8 @@
 #                                (what CI calls to keep the harness from rotting)
 #
 # Needs a local Postgres on 127.0.0.1:5432 with trust auth for user `postgres` (override with
-# LOADGEN_PG=host:port; LOADGEN_SKIP_POSTGRES=1 skips the Postgres runs). Exits non-zero when a
+# LOADGEN_PG=host:port; LOADGEN_SKIP_POSTGRES=1 skips the Postgres runs; LOADGEN_NO_BUILD=1
+# uses the release binaries already built). Exits non-zero when a
 # scenario loses or duplicates messages, a request or connection fails, or a run errors. It
 # never judges timing: the numbers are printed and written, not asserted.
 set -euo pipefail
@@ -26,8 +27,10 @@ esac
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "open-files limit: $(ulimit -n)"
 
-cargo build --release -p switchboard-server --bin switchboard
-cargo build --release -p switchboard-load-tests --bin loadgen
+if [[ "${LOADGEN_NO_BUILD:-0}" != 1 ]]; then
+  cargo build --release -p switchboard-server --bin switchboard
+  cargo build --release -p switchboard-load-tests --bin loadgen
+fi
 
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 loadgen="$target_dir/release/loadgen"

@@ -39,7 +39,14 @@ impl Api {
         Ok(Api { http, base: base.to_string() })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: &Value, expected: &[u16]) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        expected: &[u16],
+    ) -> anyhow::Result<Value> {
         let mut req = self.http.request(method.clone(), format!("{}/api/v1{path}", self.base)).json(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -54,7 +61,9 @@ impl Api {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
-        let v = self.call(reqwest::Method::POST, "/auth/login", None, &json!({ "email": email, "password": password }), &[200]).await?;
+        let v = self
+            .call(reqwest::Method::POST, "/auth/login", None, &json!({ "email": email, "password": password }), &[200])
+            .await?;
         v.get("token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| anyhow!("login answer has no token"))
     }
 
@@ -62,9 +71,14 @@ impl Api {
     pub async fn create_agent(&self, admin: &str, label: &str, capacity: i64) -> anyhow::Result<Agent> {
         let email = format!("{label}@loadgen.example.com");
         let password = format!("pw-{label}-loadgen");
-        let body = json!({ "email": email, "name": label, "role": "agent", "password": password, "capacity": capacity });
+        let body =
+            json!({ "email": email, "name": label, "role": "agent", "password": password, "capacity": capacity });
         let user = self.call(reqwest::Method::POST, "/users", Some(admin), &body, &[201]).await?;
-        let id = user.get("id").or_else(|| user.pointer("/user/id")).and_then(Value::as_i64).ok_or_else(|| anyhow!("user answer has no id: {user}"))?;
+        let id = user
+            .get("id")
+            .or_else(|| user.pointer("/user/id"))
+            .and_then(Value::as_i64)
+            .ok_or_else(|| anyhow!("user answer has no id: {user}"))?;
         let token = self.login(&email, &password).await?;
         Ok(Agent { id, token })
     }
@@ -72,10 +86,17 @@ impl Api {
     /// Creates an API inbox whose webhook points at a closed loopback port (the scenarios send
     /// no replies, so it is never called).
     pub async fn create_api_inbox(&self, admin: &str, name: &str) -> anyhow::Result<ApiInbox> {
-        let body = json!({ "kind": "api", "name": name, "settings": { "webhook_url": "http://127.0.0.1:9/loadgen-webhook" } });
+        let body =
+            json!({ "kind": "api", "name": name, "settings": { "webhook_url": "http://127.0.0.1:9/loadgen-webhook" } });
         let v = self.call(reqwest::Method::POST, "/inboxes", Some(admin), &body, &[201]).await?;
-        let inbound_token = find_key(&v, "inbound_token").and_then(Value::as_str).ok_or_else(|| anyhow!("inbox answer lacks inbound_token"))?;
-        let id = v.pointer("/inbox/id").or_else(|| v.get("id")).and_then(Value::as_i64).ok_or_else(|| anyhow!("inbox answer lacks id: {v}"))?;
+        let inbound_token = find_key(&v, "inbound_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("inbox answer lacks inbound_token"))?;
+        let id = v
+            .pointer("/inbox/id")
+            .or_else(|| v.get("id"))
+            .and_then(Value::as_i64)
+            .ok_or_else(|| anyhow!("inbox answer lacks id: {v}"))?;
         Ok(ApiInbox { id, inbound_token: inbound_token.to_string() })
     }
 }

@@ -63,7 +63,10 @@ pub async fn run(args: ConnectionsArgs, pinning: Pinning) -> anyhow::Result<bool
         _ => {}
     }
     let name = args.common.name.clone().unwrap_or_else(|| format!("connections-{}", args.common.db.as_str()));
-    println!("connections: {name}, sizes {sizes:?}, {} agents' tokens, {} handshakes at once", args.agents, args.concurrency);
+    println!(
+        "connections: {name}, sizes {sizes:?}, {} agents' tokens, {} handshakes at once",
+        args.agents, args.concurrency
+    );
     println!("pinning: {}", pinning.description);
     let server = Server::start(&args.common.server_options(&pinning, &name)).await?;
     println!("server pid {} at {}", server.pid, server.base_url);
@@ -79,6 +82,7 @@ pub async fn run(args: ConnectionsArgs, pinning: Pinning) -> anyhow::Result<bool
         "db": args.common.db.as_str(), "sizes": sizes, "agents": args.agents, "concurrency": args.concurrency,
         "settle_secs": args.settle, "hold_secs": args.hold,
     });
+    result["server_binary"] = crate::report::binary_info(&args.common.server_bin);
     result["figures"] = figures;
     let path = crate::report::write(&args.common.results_dir, &name, &result)?;
     print_summary(&result);
@@ -105,7 +109,11 @@ async fn drive(args: &ConnectionsArgs, server: &Server, sizes: &[usize]) -> anyh
 
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
     let baseline_rss = server.rss_bytes()?;
-    println!("RSS {:.1} MiB at start, {:.1} MiB after setup (baseline)", rss_at_start as f64 / 1048576.0, baseline_rss as f64 / 1048576.0);
+    println!(
+        "RSS {:.1} MiB at start, {:.1} MiB after setup (baseline)",
+        rss_at_start as f64 / 1048576.0,
+        baseline_rss as f64 / 1048576.0
+    );
 
     let mut clients: Vec<SioClient> = Vec::with_capacity(sizes.last().copied().unwrap_or(0));
     let mut steps = Vec::new();
@@ -199,12 +207,15 @@ async fn drive(args: &ConnectionsArgs, server: &Server, sizes: &[usize]) -> anyh
 /// per-connection work), then stops listening to its events.
 async fn open_idle(base: &str, token: String) -> Result<SioClient, sio::SioError> {
     let (tx, mut rx) = mpsc::channel(16);
-    let client = sio::connect(base, ConnectOptions {
-        namespace: "/agent".into(),
-        auth: json!({ "token": token }),
-        timeout: Duration::from_secs(30),
-        events: Some(tx),
-    })
+    let client = sio::connect(
+        base,
+        ConnectOptions {
+            namespace: "/agent".into(),
+            auth: json!({ "token": token }),
+            timeout: Duration::from_secs(30),
+            events: Some(tx),
+        },
+    )
     .await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -221,7 +232,13 @@ fn print_summary(result: &Value) {
     let f = &result["figures"];
     println!();
     println!("== connections ({}) ==", result["parameters"]["db"].as_str().unwrap_or("?"));
-    println!("commit {}  {}  {} × {}", result["commit"].as_str().unwrap_or("?"), result["date"].as_str().unwrap_or("?"), result["machine"]["cpus"], result["machine"]["cpu_model"].as_str().unwrap_or("?"));
+    println!(
+        "commit {}  {}  {} × {}",
+        result["commit"].as_str().unwrap_or("?"),
+        result["date"].as_str().unwrap_or("?"),
+        result["machine"]["cpus"],
+        result["machine"]["cpu_model"].as_str().unwrap_or("?")
+    );
     println!("baseline RSS {:.1} MiB", f["baseline_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0);
     if let Some(steps) = f["steps"].as_array() {
         for s in steps {
@@ -229,6 +246,10 @@ fn print_summary(result: &Value) {
         }
     }
     let kib = |v: &Value| v.as_f64().map(|b| format!("{:.1} KiB", b / 1024.0)).unwrap_or_else(|| "n/a".into());
-    println!("per connection: {} (slope between sizes), {} (from baseline)", kib(&f["bytes_per_connection_slope"]), kib(&f["bytes_per_connection_from_baseline"]));
+    println!(
+        "per connection: {} (slope between sizes), {} (from baseline)",
+        kib(&f["bytes_per_connection_slope"]),
+        kib(&f["bytes_per_connection_from_baseline"])
+    );
     println!("failures {}  open at end {}", f["failures"], f["open_at_end"]);
 }

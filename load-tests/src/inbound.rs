@@ -137,7 +137,11 @@ pub async fn run(args: InboundArgs, pinning: Pinning) -> anyhow::Result<bool> {
     // caps capacity at 1000.
     let capacity = (per_agent * 2 + 10).min(1000);
     if per_agent > 1000 {
-        bail!("{} conversations over {} agents exceed the per-agent capacity cap of 1000", contacts + new_in_run, args.agents);
+        bail!(
+            "{} conversations over {} agents exceed the per-agent capacity cap of 1000",
+            contacts + new_in_run,
+            args.agents
+        );
     }
     let name = args.common.name.clone().unwrap_or_else(|| format!("inbound-{}-{}", args.common.db.as_str(), args.rate));
     let run_tag = format!("{:x}", std::process::id());
@@ -160,6 +164,7 @@ pub async fn run(args: InboundArgs, pinning: Pinning) -> anyhow::Result<bool> {
         "duration_secs": args.duration, "messages": total, "warm_contacts": contacts, "new_conversation_every": args.new_every, "in_flight": args.in_flight,
         "drain_timeout_secs": args.drain_timeout,
     });
+    result["server_binary"] = crate::report::binary_info(&args.common.server_bin);
     result["figures"] = figures;
     let path = crate::report::write(&args.common.results_dir, &name, &result)?;
     print_summary(&result);
@@ -170,7 +175,14 @@ pub async fn run(args: InboundArgs, pinning: Pinning) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-async fn drive(args: &InboundArgs, server: &Server, total: usize, contacts: u64, capacity: i64, run_tag: &str) -> anyhow::Result<Value> {
+async fn drive(
+    args: &InboundArgs,
+    server: &Server,
+    total: usize,
+    contacts: u64,
+    capacity: i64,
+    run_tag: &str,
+) -> anyhow::Result<Value> {
     let api = Api::new(&server.base_url, args.in_flight)?;
     let admin = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.context("admin login")?;
     let inbox = api.create_api_inbox(&admin, "loadgen").await?;
@@ -192,18 +204,23 @@ async fn drive(args: &InboundArgs, server: &Server, total: usize, contacts: u64,
     let mut readers = Vec::with_capacity(agents.len());
     for agent in &agents {
         let (tx, mut rx) = mpsc::channel(4096);
-        let client = sio::connect(&server.base_url, ConnectOptions {
-            namespace: "/agent".into(),
-            auth: json!({ "token": agent.token }),
-            timeout: Duration::from_secs(10),
-            events: Some(tx),
-        })
+        let client = sio::connect(
+            &server.base_url,
+            ConnectOptions {
+                namespace: "/agent".into(),
+                auth: json!({ "token": agent.token }),
+                timeout: Duration::from_secs(10),
+                events: Some(tx),
+            },
+        )
         .await
         .with_context(|| format!("agent {} connect", agent.id))?;
         // `hello` first, then become available.
         let hello_deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let ev = tokio::time::timeout_at(hello_deadline, rx.recv()).await.map_err(|_| anyhow!("agent {}: no hello", agent.id))?;
+            let ev = tokio::time::timeout_at(hello_deadline, rx.recv())
+                .await
+                .map_err(|_| anyhow!("agent {}: no hello", agent.id))?;
             match ev {
                 Some(ev) if ev.name == "hello" => break,
                 Some(_) => continue,
@@ -214,7 +231,13 @@ async fn drive(args: &InboundArgs, server: &Server, total: usize, contacts: u64,
         if ack.get("ok").and_then(Value::as_bool) != Some(true) {
             bail!("agent {}: status available refused: {ack}", agent.id);
         }
-        let stats = ReaderStats { e2e_new: latency_histogram()?, e2e_existing: latency_histogram()?, conversation_events: 0, foreign_messages: 0, assigned_seen: HashSet::new() };
+        let stats = ReaderStats {
+            e2e_new: latency_histogram()?,
+            e2e_existing: latency_histogram()?,
+            conversation_events: 0,
+            foreign_messages: 0,
+            assigned_seen: HashSet::new(),
+        };
         readers.push(tokio::spawn(read_agent(rx, tracker.clone(), args.new_every, run_tag.to_string(), stats)));
         clients.push(client);
     }
@@ -293,7 +316,11 @@ async fn drive(args: &InboundArgs, server: &Server, total: usize, contacts: u64,
             progress_at += Duration::from_secs(5);
             let acked = tracker.acked_total.load(Ordering::Relaxed);
             let received = tracker.first_receipts.load(Ordering::Relaxed);
-            println!("  t={:>4.0}s sent {} acked {acked} received {received}", started.elapsed().as_secs_f64(), seq + 1);
+            println!(
+                "  t={:>4.0}s sent {} acked {acked} received {received}",
+                started.elapsed().as_secs_f64(),
+                seq + 1
+            );
         }
     }
     let send_window = started.elapsed().as_secs_f64();
@@ -328,7 +355,10 @@ async fn drive(args: &InboundArgs, server: &Server, total: usize, contacts: u64,
     let (mut conversation_events, mut foreign_messages) = (0, 0);
     let mut assigned_seen = HashSet::new();
     for reader in readers {
-        let r = tokio::time::timeout(Duration::from_secs(10), reader).await.context("reader did not stop")?.context("reader panicked")?;
+        let r = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .context("reader did not stop")?
+            .context("reader panicked")?;
         e2e_new.add(&r.e2e_new).context("merging histograms")?;
         e2e_existing.add(&r.e2e_existing).context("merging histograms")?;
         conversation_events += r.conversation_events;
@@ -339,7 +369,8 @@ async fn drive(args: &InboundArgs, server: &Server, total: usize, contacts: u64,
     e2e.add(&e2e_existing).context("merging histograms")?;
 
     // Tally.
-    let (mut sent, mut acked, mut received, mut lost, mut duplicated, mut received_unacked) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut sent, mut acked, mut received, mut lost, mut duplicated, mut received_unacked) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let mut lost_examples = Vec::new();
     for i in 0..total {
         let was_sent = tracker.started_us[i].load(Ordering::Relaxed) > 0;
@@ -409,7 +440,16 @@ async fn drive(args: &InboundArgs, server: &Server, total: usize, contacts: u64,
 }
 
 #[allow(clippy::too_many_arguments)] // one request's whole context; a struct would only rename it
-async fn post_one(api: &Api, inbox: &ApiInbox, tracker: &Tracker, stats: &Mutex<SendStats>, seq: usize, contact: u64, message_id: String, lag_us: u64) {
+async fn post_one(
+    api: &Api,
+    inbox: &ApiInbox,
+    tracker: &Tracker,
+    stats: &Mutex<SendStats>,
+    seq: usize,
+    contact: u64,
+    message_id: String,
+    lag_us: u64,
+) {
     let body = json!({
         "message_id": message_id,
         "contact": { "id": format!("contact-{contact}"), "name": format!("Contact {contact}") },
@@ -423,7 +463,9 @@ async fn post_one(api: &Api, inbox: &ApiInbox, tracker: &Tracker, stats: &Mutex<
         Ok(res) => {
             let status = res.status();
             let text = res.text().await.unwrap_or_default();
-            if let Some(c) = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("conversation_id").and_then(Value::as_u64)) {
+            if let Some(c) =
+                serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("conversation_id").and_then(Value::as_u64))
+            {
                 tracker.conversation_of[seq].store(c, Ordering::Relaxed);
             }
             Ok((status, text))
@@ -438,7 +480,9 @@ async fn post_one(api: &Api, inbox: &ApiInbox, tracker: &Tracker, stats: &Mutex<
             tracker.last_ack_us.fetch_max(done_us, Ordering::Relaxed);
             (status.as_u16().to_string(), None)
         }
-        Ok((status, text)) => (status.as_u16().to_string(), Some(format!("{status}: {}", text.chars().take(200).collect::<String>()))),
+        Ok((status, text)) => {
+            (status.as_u16().to_string(), Some(format!("{status}: {}", text.chars().take(200).collect::<String>())))
+        }
         Err(e) => ("transport_error".to_string(), Some(e.to_string())),
     };
     let Ok(mut s) = stats.lock() else { return };
@@ -455,7 +499,13 @@ async fn post_one(api: &Api, inbox: &ApiInbox, tracker: &Tracker, stats: &Mutex<
 }
 
 /// One agent's event loop: ends when its connection closes.
-async fn read_agent(mut rx: mpsc::Receiver<sio::Event>, tracker: Arc<Tracker>, new_every: u64, run_tag: String, mut stats: ReaderStats) -> ReaderStats {
+async fn read_agent(
+    mut rx: mpsc::Receiver<sio::Event>,
+    tracker: Arc<Tracker>,
+    new_every: u64,
+    run_tag: String,
+    mut stats: ReaderStats,
+) -> ReaderStats {
     let prefix = format!("lt-{run_tag}-");
     let warm_prefix = format!("lt-{run_tag}-w");
     while let Some(event) = rx.recv().await {
@@ -470,7 +520,11 @@ async fn read_agent(mut rx: mpsc::Receiver<sio::Event>, tracker: Arc<Tracker>, n
                     .and_then(|s| s.parse::<usize>().ok())
                     .filter(|&s| s < tracker.received.len());
                 let Some(seq) = seq else {
-                    let warm = event.data.get("platform_message_id").and_then(Value::as_str).is_some_and(|id| id.starts_with(warm_prefix.as_str()));
+                    let warm = event
+                        .data
+                        .get("platform_message_id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| id.starts_with(warm_prefix.as_str()));
                     if warm {
                         tracker.warm_receipts.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -484,14 +538,21 @@ async fn read_agent(mut rx: mpsc::Receiver<sio::Event>, tracker: Arc<Tracker>, n
                     let started = tracker.started_us[seq].load(Ordering::Relaxed);
                     if started > 0 {
                         let latency = now_us.saturating_sub(started - 1).max(1);
-                        let h = if opens_conversation(seq as u64, new_every) { &mut stats.e2e_new } else { &mut stats.e2e_existing };
+                        let h = if opens_conversation(seq as u64, new_every) {
+                            &mut stats.e2e_new
+                        } else {
+                            &mut stats.e2e_existing
+                        };
                         let _ = h.record(latency);
                     }
                 }
             }
             "conversation" => {
                 stats.conversation_events += 1;
-                if let (Some(id), Some(_)) = (event.data.get("id").and_then(Value::as_u64), event.data.get("assignee_id").and_then(Value::as_u64)) {
+                if let (Some(id), Some(_)) = (
+                    event.data.get("id").and_then(Value::as_u64),
+                    event.data.get("assignee_id").and_then(Value::as_u64),
+                ) {
                     stats.assigned_seen.insert(id);
                 }
             }
@@ -532,15 +593,37 @@ fn print_summary(result: &Value) {
         if s["count"].as_u64().unwrap_or(0) == 0 {
             "no samples".to_string()
         } else {
-            format!("p50 {} ms  p99 {} ms  p99.9 {} ms  max {} ms  (n={})", s["p50_ms"], s["p99_ms"], s["p999_ms"], s["max_ms"], s["count"])
+            format!(
+                "p50 {} ms  p99 {} ms  p99.9 {} ms  max {} ms  (n={})",
+                s["p50_ms"], s["p99_ms"], s["p999_ms"], s["max_ms"], s["count"]
+            )
         }
     };
     println!();
-    println!("== inbound ({}, {} msg/s × {} s, {} agents, {} warm contacts) ==", p["db"].as_str().unwrap_or("?"), p["rate_per_sec"], p["duration_secs"], p["agents"], p["warm_contacts"]);
-    println!("commit {}  {}  {} × {}", result["commit"].as_str().unwrap_or("?"), result["date"].as_str().unwrap_or("?"), result["machine"]["cpus"], result["machine"]["cpu_model"].as_str().unwrap_or("?"));
-    println!("sent {}  acknowledged {}  received {}  LOST {}  DUPLICATED {}", f["sent"], f["acknowledged"], f["received"], f["lost"], f["duplicated"]);
+    println!(
+        "== inbound ({}, {} msg/s × {} s, {} agents, {} warm contacts) ==",
+        p["db"].as_str().unwrap_or("?"),
+        p["rate_per_sec"],
+        p["duration_secs"],
+        p["agents"],
+        p["warm_contacts"]
+    );
+    println!(
+        "commit {}  {}  {} × {}",
+        result["commit"].as_str().unwrap_or("?"),
+        result["date"].as_str().unwrap_or("?"),
+        result["machine"]["cpus"],
+        result["machine"]["cpu_model"].as_str().unwrap_or("?")
+    );
+    println!(
+        "sent {}  acknowledged {}  received {}  LOST {}  DUPLICATED {}",
+        f["sent"], f["acknowledged"], f["received"], f["lost"], f["duplicated"]
+    );
     println!("http statuses {}", f["http_statuses"]);
-    println!("offered {} msg/s  acked {} msg/s  delivered {} msg/s", f["offered_rate_per_sec"], f["acked_throughput_per_sec"], f["delivered_throughput_per_sec"]);
+    println!(
+        "offered {} msg/s  acked {} msg/s  delivered {} msg/s",
+        f["offered_rate_per_sec"], f["acked_throughput_per_sec"], f["delivered_throughput_per_sec"]
+    );
     println!("end-to-end      {}", lat("latency_end_to_end"));
     println!("  new conv      {}", lat("latency_end_to_end_new_conversation"));
     println!("  existing conv {}", lat("latency_end_to_end_existing_conversation"));

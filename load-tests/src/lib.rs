@@ -21,7 +21,6 @@ use std::path::PathBuf;
 
 use server::{Db, ServerOptions};
 
-
 /// Options every scenario shares.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Common {
@@ -56,14 +55,18 @@ pub struct Pinning {
 /// threads inherit the affinity of the thread that creates them.
 pub fn pin_cores(enabled: bool) -> Pinning {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let unpinned = |why: &str| Pinning { server_cpus: None, description: format!("not pinned ({why}); server and load generator share {cpus} core(s)") };
+    let unpinned = |why: &str| Pinning {
+        server_cpus: None,
+        description: format!("not pinned ({why}); server and load generator share {cpus} core(s)"),
+    };
     if !enabled {
         return unpinned("--no-pin");
     }
     if cpus < 2 {
         return unpinned("fewer than 2 cores");
     }
-    let have_taskset = std::process::Command::new("taskset").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
+    let have_taskset =
+        std::process::Command::new("taskset").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
     if !have_taskset {
         return unpinned("taskset not found");
     }
@@ -77,7 +80,10 @@ pub fn pin_cores(enabled: bool) -> Pinning {
     if !pinned_self {
         return unpinned("taskset could not pin the load generator");
     }
-    Pinning { server_cpus: Some(last.to_string()), description: format!("taskset: server on core {last}, load generator on core(s) {mine}") }
+    Pinning {
+        server_cpus: Some(last.to_string()),
+        description: format!("taskset: server on core {last}, load generator on core(s) {mine}"),
+    }
 }
 
 impl Common {

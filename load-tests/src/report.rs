@@ -54,15 +54,30 @@ pub fn machine() -> Value {
         .unwrap_or_else(|| "unknown".into());
     let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let online = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
-    let mem_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()));
+    let mem_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    });
     json!({ "cpu_model": model, "cpus": online, "cpus_for_loadgen": nproc, "mem_total_kib": mem_kib })
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The server binary's path and modification time (UTC), so a result names the build it measured
+/// even when the work tree moved on.
+pub fn binary_info(path: &Path) -> Value {
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let when = modified
+        .and_then(|d| command_output("date", &["-u", "-d", &format!("@{}", d.as_secs()), "+%Y-%m-%dT%H:%M:%SZ"]));
+    json!({ "path": path.display().to_string(), "built": when })
 }
 
 /// Writes `value` to `dir/name.json` (pretty) and returns the path.

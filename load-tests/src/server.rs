@@ -109,7 +109,8 @@ impl Server {
         if let Some(dir) = opts.log_path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let log = std::fs::File::create(&opts.log_path).with_context(|| format!("creating {}", opts.log_path.display()))?;
+        let log =
+            std::fs::File::create(&opts.log_path).with_context(|| format!("creating {}", opts.log_path.display()))?;
         command
             .args(&args)
             .env("SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -123,7 +124,15 @@ impl Server {
         let pid = child.id().ok_or_else(|| anyhow!("server exited at once"))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
 
-        let mut server = Server { child, pid, base_url: String::new(), data_dir, pg_db, pg_addr: opts.pg_addr.clone(), log_path: opts.log_path.clone() };
+        let mut server = Server {
+            child,
+            pid,
+            base_url: String::new(),
+            data_dir,
+            pg_db,
+            pg_addr: opts.pg_addr.clone(),
+            log_path: opts.log_path.clone(),
+        };
 
         // Read stdout until the address line (bounded by 60 s), then keep draining it in the
         // background so the server never blocks on a full pipe; that task ends at EOF.
@@ -163,9 +172,14 @@ impl Server {
 
     /// The server's resident set size in bytes (`VmRSS` of /proc/PID/status).
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).context("reading /proc/PID/status")?;
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).context("reading /proc/PID/status")?;
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS line"))?;
-        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or_else(|| anyhow!("bad VmRSS line: {line}"))?;
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("bad VmRSS line: {line}"))?;
         Ok(kib * 1024)
     }
 
@@ -174,7 +188,6 @@ impl Server {
     pub fn cpu_seconds(&self) -> Option<f64> {
         cpu_seconds(self.pid)
     }
-
 
     /// SIGTERM, wait up to 15 s, then SIGKILL; drops the Postgres database and the data dir.
     pub async fn stop(mut self) -> ServerExit {

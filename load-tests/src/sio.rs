@@ -101,8 +101,10 @@ pub async fn connect(base: &str, opts: ConnectOptions) -> Result<SioClient, SioE
 
     // Engine.IO open packet: `0{…}`; its ping settings bound how long we wait for pings later.
     let open = next_text(&mut ws, deadline, "Engine.IO open").await?;
-    let open_json = open.strip_prefix('0').ok_or_else(|| SioError::Protocol(format!("expected open packet, got {open:.80}")))?;
-    let open_json: Value = serde_json::from_str(open_json).map_err(|e| SioError::Protocol(format!("open packet: {e}")))?;
+    let open_json =
+        open.strip_prefix('0').ok_or_else(|| SioError::Protocol(format!("expected open packet, got {open:.80}")))?;
+    let open_json: Value =
+        serde_json::from_str(open_json).map_err(|e| SioError::Protocol(format!("open packet: {e}")))?;
     let ping_interval = open_json.get("pingInterval").and_then(Value::as_u64).unwrap_or(25_000);
     let ping_timeout = open_json.get("pingTimeout").and_then(Value::as_u64).unwrap_or(20_000);
     let liveness = Duration::from_millis(ping_interval + ping_timeout);
@@ -138,7 +140,10 @@ pub async fn connect(base: &str, opts: ConnectOptions) -> Result<SioClient, SioE
 impl SioClient {
     /// Emits an event without asking for an acknowledgement.
     pub async fn emit(&self, event: &str, data: Value) -> Result<(), SioError> {
-        self.commands.send(Command::Emit { event: event.to_string(), data, ack: None }).await.map_err(|_| SioError::Closed)
+        self.commands
+            .send(Command::Emit { event: event.to_string(), data, ack: None })
+            .await
+            .map_err(|_| SioError::Closed)
     }
 
     /// Emits an event and waits (at most `timeout`) for the server's acknowledgement, returning
@@ -149,7 +154,10 @@ impl SioClient {
             .send(Command::Emit { event: event.to_string(), data, ack: Some(tx) })
             .await
             .map_err(|_| SioError::Closed)?;
-        tokio::time::timeout(timeout, rx).await.map_err(|_| SioError::Timeout("acknowledgement"))?.map_err(|_| SioError::Closed)
+        tokio::time::timeout(timeout, rx)
+            .await
+            .map_err(|_| SioError::Timeout("acknowledgement"))?
+            .map_err(|_| SioError::Closed)
     }
 
     /// True while the driver runs (the connection is up).
@@ -165,7 +173,13 @@ impl SioClient {
 }
 
 /// The driver loop: the only owner of the socket after the handshake.
-async fn drive(mut ws: Ws, mut commands: mpsc::Receiver<Command>, namespace: String, mut events: Option<mpsc::Sender<Event>>, liveness: Duration) {
+async fn drive(
+    mut ws: Ws,
+    mut commands: mpsc::Receiver<Command>,
+    namespace: String,
+    mut events: Option<mpsc::Sender<Event>>,
+    liveness: Duration,
+) {
     let prefix = namespace_prefix(&namespace);
     let mut pending: HashMap<u64, oneshot::Sender<Value>> = HashMap::new();
     let mut next_ack: u64 = 0;

@@ -41,8 +41,15 @@ pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOu
     // already names the agent who got it and reaches their sockets.
     if outcome.conversation_created {
         publish_conversation(state, &outcome.conversation, None).await;
-        if let Some(assigned) = state.dispatcher.conversation_waiting(state, &outcome.conversation).await {
-            outcome.conversation = assigned;
+        match state.dispatcher.conversation_waiting(state, &outcome.conversation).await {
+            Some(assigned) => outcome.conversation = assigned,
+            // Another node's (or the sweep's) dispatch may have placed it first: read who holds
+            // it now, so the announcement below reaches that agent.
+            None => {
+                if let Ok(current) = state.store.get_conversation(outcome.conversation.tenant_id, outcome.conversation.id).await {
+                    outcome.conversation = current;
+                }
+            }
         }
         crate::queue::announce(state, outcome.conversation.tenant_id).await;
     }

@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ListConversationsQuery {
     /// One conversation state (`queued`, `assigned`, …).
+    #[param(value_type = Option<ConversationState>)]
     pub state: Option<String>,
     /// Only conversations held by this user (ignored for agents, who see only their own).
     pub assignee_id: Option<i64>,
@@ -80,6 +81,7 @@ pub struct PostReply {
 pub struct ResolveBody {
     /// A close reason: `resolved`, `no_response`, `customer_left`, `spam`, `duplicate`,
     /// `transferred`, `system_timeout` or `other`.
+    #[schema(value_type = CloseReason)]
     pub reason: String,
 }
 

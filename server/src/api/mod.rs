@@ -9,13 +9,17 @@ use axum::Router;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::api::doc::{StandardErrors, WireEnums};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod auth;
 pub mod channels;
 pub mod conversations;
+pub mod doc;
 pub mod inboxes;
 pub mod outbox;
+pub mod security;
 pub mod teams;
 pub mod tokens;
 pub mod users;
@@ -24,8 +28,10 @@ pub mod validate;
 /// Where `router()` is mounted; prefixed to every path of the OpenAPI document.
 pub const PREFIX: &str = "/api/v1";
 
+/// Every area's routes, with our error shape for unknown paths (404) and methods (405, with
+/// `Allow`), and the security headers of [`security`] on every answer.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .merge(auth::router())
         .merge(users::router())
         .merge(teams::router())
@@ -34,6 +40,10 @@ pub fn router() -> Router<AppState> {
         .merge(conversations::router())
         .merge(outbox::router())
         .merge(tokens::router())
+        // After the routes: it is installed on each route present now.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|| async { ApiError::NotFound("route") });
+    security::apply(routes)
 }
 
 #[derive(OpenApi)]
@@ -60,7 +70,7 @@ pub fn router() -> Router<AppState> {
         crate::error::ErrorBody, crate::error::ErrorDetail,
         crate::views::ConversationView, crate::views::ContactView, crate::views::InboxSummary,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &WireEnums, &StandardErrors),
     tags(
         (name = "auth", description = "Login sessions"),
         (name = "users", description = "Admins, supervisors and agents"),

@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ListOutboxQuery {
     /// `pending`, `delivered` or `dead`; all when absent.
+    #[param(value_type = Option<OutboxStatus>)]
     pub status: Option<String>,
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,
