@@ -29,6 +29,7 @@ use switchboard_gateway::{
 };
 
 use crate::conversations;
+use crate::health::SendOutcome;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -142,7 +143,25 @@ pub async fn deliver_platform(state: &AppState, entry: &OutboxEntry) -> Result<(
     if inbox.kind == ChannelKind::Wechat {
         inject_wechat_token(state, &mut config).await?;
     }
-    let receipt = match adapter.send(&state.http, &config, &outbound).await {
+    // An open breaker defers the send without calling the platform; the outbox reschedules it
+    // for when the cool-down ends.
+    if let Err(wait_ms) = state.health.permit(inbox.id, now_ms()) {
+        return Err(DeliveryError::Throttled {
+            retry_after_ms: u64::try_from(wait_ms).unwrap_or(1_000),
+            detail: "provider circuit open after repeated failures".into(),
+        });
+    }
+    let started = std::time::Instant::now();
+    let sent = adapter.send(&state.http, &config, &outbound).await;
+    let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let outcome = match &sent {
+        Ok(_) => SendOutcome::Ok,
+        Err(DeliveryError::Permanent(e)) => SendOutcome::Permanent(e),
+        Err(DeliveryError::Transient(e)) => SendOutcome::Transient(e),
+        Err(DeliveryError::Throttled { detail, .. }) => SendOutcome::Transient(detail),
+    };
+    state.health.record(inbox.id, now_ms(), latency, outcome);
+    let receipt = match sent {
         Err(e) if switchboard_gateway::wechat::is_access_token_error(&e) => {
             // Expired or revoked early: forget it so the retry fetches a fresh one.
             wechat_tokens().lock().map(|mut t| t.remove(&wechat_key(&config))).ok();

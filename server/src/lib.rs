@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod health;
 pub mod ops;
 pub mod outbox;
 pub mod queue;
@@ -89,6 +90,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?,
+        health: Arc::new(health::ChannelHealth::default()),
         shutdown: shutdown.clone(),
     };
     realtime::agent::register(&io, state.clone());

@@ -53,8 +53,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => json!({ "backend": backend, "ok": true }),
         Err(e) => json!({ "backend": backend, "ok": false, "error": e }),
     };
+    // Provider breakers do not make the node unready (it still ingests), but operators see them.
+    let now = crate::time::now_ms();
+    let channels: Vec<_> = state.health.known().into_iter().map(|id| state.health.view(id, now)).collect();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
+        "channels": channels,
         "node": &*state.node_id,
         "database": check(state.store.backend(), db.map_err(|e| e.to_string())),
         "bus": check(state.bus.backend(), bus.map_err(|e| e.to_string())),

@@ -28,6 +28,8 @@ pub struct AppState {
     pub io: SocketIo,
     pub metrics: Option<PrometheusHandle>,
     pub http: reqwest::Client,
+    /// Per-inbox provider health and circuit breakers (this node's view).
+    pub health: Arc<crate::health::ChannelHealth>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
 }

@@ -20,6 +20,9 @@ const SECRET: &str = "webhook-secret-value";
 #[derive(Clone, Default)]
 struct FakeTelegram {
     sent: Arc<Mutex<Vec<Value>>>,
+    /// When set, sendMessage answers 500 (and counts the attempt).
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    send_attempts: Arc<std::sync::atomic::AtomicUsize>,
     updates: Arc<Mutex<Vec<Value>>>,
     offsets_seen: Arc<Mutex<Vec<i64>>>,
 }
@@ -35,7 +38,12 @@ async fn bot_method(
     }
     let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
     match method.as_str() {
+        "sendMessage" if fake.failing.load(std::sync::atomic::Ordering::SeqCst) => {
+            fake.send_attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Json(json!({"ok": false, "error_code": 500, "description": "Internal Server Error"}))
+        }
         "sendMessage" => {
+            fake.send_attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             assert!(body["chat_id"].is_number() || body["chat_id"].is_string(), "chat_id missing: {body}");
             assert!(body["text"].is_string(), "text missing: {body}");
             let mut sent = fake.sent.lock().expect("lock");
@@ -247,5 +255,51 @@ async fn forged_webhooks_are_refused_for_every_platform() {
         }
         assert!(messages_of_inbox(&app, &admin, id).await.is_empty(), "{kind}: nothing stored");
     }
+    app.stop().await;
+}
+
+/// A platform that keeps failing opens the inbox's circuit: after five failed sends the node
+/// stops calling it (the outbox defers instead), and supervisors see why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_platform_opens_the_circuit_and_shows_in_health() {
+    let (base, fake) = start_fake().await;
+    fake.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let app = spawn_app_with(|s| {
+        s.outbox.poll_interval_ms = 50;
+        s.outbox.base_backoff_ms = 50;
+        s.outbox.max_backoff_ms = 200;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let inbox = telegram_inbox(&app, &admin, &base, "webhook").await;
+    let body = update(1, 99, 1, "hello?").to_string();
+    let r = app.client.post(app.url(&format!("/webhooks/{inbox}"))).header("x-telegram-bot-api-secret-token", SECRET).header("content-type", "application/json").body(body).send().await.expect("post");
+    assert_eq!(r.status(), 200);
+    let (_, agent) = app.available_agent(&admin, "cb-agent@example.com", 3).await;
+    let conversation = messages_of_inbox(&app, &admin, inbox).await[0]["conversation_id"].as_i64().expect("conversation");
+    wait_until("assignment", || async {
+        let (_, c) = app.get_json(&admin, &format!("/api/v1/conversations/{conversation}")).await;
+        c["state"] == "assigned"
+    })
+    .await;
+    let (status, _) = app.send_json(Method::POST, &agent, &format!("/api/v1/conversations/{conversation}/messages"), json!({"text": "are you there?"})).await;
+    assert!(status.is_success());
+
+    wait_until("the circuit to open", || async {
+        let (_, health) = app.get_json(&admin, "/api/v1/supervisor/channels").await;
+        health.as_array().is_some_and(|h| h.iter().any(|v| v["inbox_id"] == inbox && v["state"] == "open"))
+    })
+    .await;
+    let attempts = fake.send_attempts.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(attempts, 5, "five failures open the circuit");
+    // While open, the outbox keeps the reply pending and the platform is left alone.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(fake.send_attempts.load(std::sync::atomic::Ordering::SeqCst), attempts, "no calls while the circuit is open");
+    let (_, health) = app.get_json(&admin, "/api/v1/supervisor/channels").await;
+    let view = health.as_array().and_then(|h| h.iter().find(|v| v["inbox_id"] == inbox).cloned()).expect("health of the inbox");
+    assert!(view["last_error"].as_str().is_some_and(|e| e.contains("500") || e.contains("Internal")), "{view}");
+    assert_eq!(view["success_rate"], 0.0);
+    let (_, pending) = app.get_json(&admin, "/api/v1/outbox?status=pending").await;
+    assert_eq!(pending.as_array().map(Vec::len), Some(1), "the reply is kept, not dead-lettered: {pending}");
     app.stop().await;
 }
