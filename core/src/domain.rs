@@ -194,6 +194,9 @@ pub struct Team {
     pub id: TeamId,
     pub tenant_id: TenantId,
     pub name: String,
+    /// The team queue's routing policy (`routing::QueuePolicy` as JSON); `None` = defaults.
+    #[schema(value_type = Option<Object>)]
+    pub routing_policy: Option<Value>,
     pub created_at: Millis,
 }
 

@@ -49,6 +49,8 @@ pub trait Store: Send + Sync + 'static {
     // ---- teams and inboxes -----------------------------------------------------------------
     async fn create_team(&self, tenant: TenantId, name: &str, now: Millis) -> StoreResult<Team>;
     async fn list_teams(&self, tenant: TenantId) -> StoreResult<Vec<Team>>;
+    /// Sets (or with `None` clears) the team queue's routing policy; the caller validates it.
+    async fn set_team_policy(&self, tenant: TenantId, team: TeamId, policy: Option<serde_json::Value>, now: Millis) -> StoreResult<Team>;
     async fn add_team_member(&self, tenant: TenantId, team: TeamId, user: UserId, now: Millis) -> StoreResult<()>;
     async fn list_team_members(&self, tenant: TenantId, team: TeamId) -> StoreResult<Vec<UserId>>;
 

@@ -1,8 +1,16 @@
-//! The seam between "a conversation is waiting / an agent has room" and "who gets what".
+//! The seam between "a conversation is waiting / an agent has room" and "who gets what", and
+//! its implementation on database snapshots with the routing rules of `core::routing`.
 //!
-//! `LeastLoaded` is the spine's placeholder policy: offer a waiting conversation to the
-//! available agent with the lowest load ÷ capacity (ties: assigned longest ago), or leave it
-//! queued. The switch-and-queue router replaces it behind the `Dispatcher` trait.
+//! Each team is a queue with a `QueuePolicy` (`teams.routing_policy`, defaults otherwise);
+//! conversations of no team share the tenant's default queue. What is live today:
+//! - the queue's strategy ranks the agents who have room: least-loaded (load ÷ capacity, ties
+//!   to the agent idle longest), longest-idle, round-robin (cursor per team, kept by this node),
+//!   or manual (never auto-assigned; agents claim);
+//! - the queue order when capacity frees: priority that ages with waiting time
+//!   (`priority_aging_ms`, `max_priority_boost`), then the oldest first — so a low-priority chat
+//!   cannot starve.
+//! Offers with accept/reject, skills, sticky, overflow and wrap-up exist in the routing model
+//! (`core::routing::Switch`, property-tested) and are the router issue's remaining wiring.
 //!
 //! Correctness does not depend on this module: every assignment goes through
 //! `Store::try_assign`, a conditional update of both the conversation (must still be queued) and
@@ -10,9 +18,14 @@
 //! same conversation or the same agent's last slot cannot both win; the loser sees `None` and
 //! moves on. A periodic sweep catches conversations left queued by a crash or a lost event.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
 use async_trait::async_trait;
-use switchboard_core::domain::Conversation;
-use switchboard_core::ids::{TenantId, UserId};
+use switchboard_core::domain::{AgentStatus, ChannelKind, Conversation, ConversationFilter, ConversationState, Team, User};
+use switchboard_core::ids::{TeamId, TenantId, UserId};
+use switchboard_core::routing::{self, Agent, Capacity, Holder, Load, QueueId, QueuePolicy, RoutedConversation, Strategy};
+use switchboard_core::time::Millis;
 
 use crate::conversations::publish_conversation;
 use crate::state::AppState;
@@ -29,28 +42,110 @@ pub trait Dispatcher: Send + Sync + 'static {
     async fn sweep(&self, state: &AppState);
 }
 
-pub struct LeastLoaded;
+/// Routes by each team's `QueuePolicy` on snapshots read from the database.
+#[derive(Default)]
+pub struct PolicyDispatcher {
+    /// Round-robin position per team queue: the agent served last. Per node; after a restart
+    /// rotation simply starts over, which only shifts who is next.
+    cursors: Mutex<HashMap<Option<TeamId>, UserId>>,
+}
 
 /// How many queued conversations one `capacity_freed` call looks at.
-const BATCH: i64 = 20;
+const BATCH: i64 = 50;
+
+/// The queue id the routing model uses for a team (0: the tenant's no-team queue).
+fn queue_id(team: Option<TeamId>) -> QueueId {
+    QueueId(team.map_or(0, |t| t.0))
+}
+
+/// A team's policy: its stored JSON if it parses, else the defaults (a bad stored policy is
+/// refused at save time; this is the belt to that brace).
+pub fn team_policy(team: Option<&Team>) -> QueuePolicy {
+    team.and_then(|t| t.routing_policy.clone())
+        .and_then(|p| serde_json::from_value::<QueuePolicy>(p).ok())
+        .unwrap_or_default()
+}
+
+fn routed(c: &Conversation) -> RoutedConversation {
+    let waiting_since = c.queued_at.unwrap_or(c.created_at);
+    RoutedConversation {
+        id: c.id,
+        queue: queue_id(c.team_id),
+        // Per-kind caps are not stored yet, so the kind does not change any decision.
+        channel: ChannelKind::Web,
+        priority: u8::try_from(c.priority.clamp(1, 5)).unwrap_or(3),
+        required_skills: Vec::new(),
+        sticky_agent: None,
+        waiting_since,
+        queue_entered_at: waiting_since,
+        at_head: false,
+        declined_by: BTreeSet::new(),
+        holder: Holder::Waiting,
+    }
+}
+
+fn agent_model(u: &User, queue: QueueId) -> Agent {
+    let mut load = Load::default();
+    for _ in 0..u.active_load.max(0) {
+        load.add(ChannelKind::Web);
+    }
+    Agent {
+        id: u.id,
+        status: u.status,
+        wrap_up_until: None,
+        idle_since: u.last_assigned_at.unwrap_or(u.created_at),
+        queues: BTreeSet::from([queue]),
+        skills: BTreeMap::new(),
+        capacity: Capacity::total(u32::try_from(u.capacity.max(0)).unwrap_or(u32::MAX)),
+        load,
+    }
+}
+
+impl PolicyDispatcher {
+    async fn policies(&self, state: &AppState, tenant: TenantId) -> HashMap<Option<TeamId>, QueuePolicy> {
+        let teams = state.store.list_teams(tenant).await.unwrap_or_default();
+        let mut map: HashMap<Option<TeamId>, QueuePolicy> = teams.iter().map(|t| (Some(t.id), team_policy(Some(t)))).collect();
+        map.insert(None, QueuePolicy::default());
+        map
+    }
+
+    async fn assigned(&self, state: &AppState, conversation: Conversation, team: Option<TeamId>) -> Conversation {
+        if let (Some(agent), Ok(mut cursors)) = (conversation.assignee_id, self.cursors.lock()) {
+            cursors.insert(team, agent);
+        }
+        metrics::counter!("switchboard_assignments_total").increment(1);
+        publish_conversation(state, &conversation, None).await;
+        conversation
+    }
+}
 
 #[async_trait]
-impl Dispatcher for LeastLoaded {
+impl Dispatcher for PolicyDispatcher {
     async fn conversation_waiting(&self, state: &AppState, conversation: &Conversation) -> Option<Conversation> {
-        let candidates = match state.store.candidate_agents(conversation.tenant_id, conversation.team_id).await {
+        let tenant = conversation.tenant_id;
+        let policy = match conversation.team_id {
+            Some(team) => team_policy(state.store.list_teams(tenant).await.ok()?.iter().find(|t| t.id == team)),
+            None => QueuePolicy::default(),
+        };
+        if policy.strategy == Strategy::Manual {
+            return None;
+        }
+        let candidates = match state.store.candidate_agents(tenant, conversation.team_id).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "dispatch: listing agents failed; sweep will retry");
                 return None;
             }
         };
-        for agent in candidates {
-            match state.store.try_assign(conversation.tenant_id, conversation.id, agent.id, now_ms()).await {
-                Ok(Some(assigned)) => {
-                    metrics::counter!("switchboard_assignments_total").increment(1);
-                    publish_conversation(state, &assigned, None).await;
-                    return Some(assigned);
-                }
+        let queue = queue_id(conversation.team_id);
+        let agents: Vec<Agent> = candidates.iter().map(|u| agent_model(u, queue)).collect();
+        let refs: Vec<&Agent> = agents.iter().filter(|a| routing::has_room(a, ChannelKind::Web)).collect();
+        let cursor = self.cursors.lock().ok().and_then(|c| c.get(&conversation.team_id).copied());
+        let now = now_ms();
+        let order = routing::rank_agents(policy.strategy, &refs, &routed(conversation), &policy, cursor, now);
+        for agent in order {
+            match state.store.try_assign(tenant, conversation.id, agent, now_ms()).await {
+                Ok(Some(assigned)) => return Some(self.assigned(state, assigned, conversation.team_id).await),
                 // The agent filled up or the conversation was taken meanwhile: try the next.
                 Ok(None) => continue,
                 Err(e) => {
@@ -67,17 +162,20 @@ impl Dispatcher for LeastLoaded {
             Ok(q) => q,
             Err(e) => return tracing::warn!(error = %e, "dispatch: listing queue failed; sweep will retry"),
         };
-        for conversation in queued {
+        let policies = self.policies(state, tenant).await;
+        let now = now_ms();
+        let mut ordered = order_queue(queued, &policies, now);
+        ordered.retain(|c| policies.get(&c.team_id).is_none_or(|p| p.strategy != Strategy::Manual));
+        for conversation in ordered {
             match state.store.try_assign(tenant, conversation.id, agent, now_ms()).await {
                 Ok(Some(assigned)) => {
-                    metrics::counter!("switchboard_assignments_total").increment(1);
-                    publish_conversation(state, &assigned, None).await;
+                    self.assigned(state, assigned, conversation.team_id).await;
                 }
                 Ok(None) => {
                     // Either someone else took this conversation, or the agent is now full or
                     // away. Re-read the agent to know which; stop if they have no room.
                     match state.store.get_user(tenant, agent).await {
-                        Ok(u) if u.active_load < u.capacity && u.status == switchboard_core::domain::AgentStatus::Available => continue,
+                        Ok(u) if u.active_load < u.capacity && u.status == AgentStatus::Available => continue,
                         _ => return,
                     }
                 }
@@ -92,17 +190,61 @@ impl Dispatcher for LeastLoaded {
             Err(e) => return tracing::debug!(error = %e, "dispatch sweep: store unavailable"),
         };
         for tenant in tenants {
-            let filter = switchboard_core::domain::ConversationFilter {
-                state: Some(switchboard_core::domain::ConversationState::Queued),
-                limit: 200,
-                ..Default::default()
-            };
-            let Ok(mut queued) = state.store.list_conversations(tenant, filter).await else { continue };
-            // Listing is newest first; serve the oldest first.
-            queued.reverse();
-            for conversation in queued {
+            let filter = ConversationFilter { state: Some(ConversationState::Queued), limit: 500, ..Default::default() };
+            let Ok(queued) = state.store.list_conversations(tenant, filter).await else { continue };
+            let policies = self.policies(state, tenant).await;
+            for conversation in order_queue(queued, &policies, now_ms()) {
                 self.conversation_waiting(state, &conversation).await;
             }
         }
+    }
+}
+
+/// Orders waiting conversations the way their queues serve them: effective (aged) priority
+/// first, then the longest wait, then the lower id.
+fn order_queue(mut queued: Vec<Conversation>, policies: &HashMap<Option<TeamId>, QueuePolicy>, now: Millis) -> Vec<Conversation> {
+    let default = QueuePolicy::default();
+    queued.sort_by_cached_key(|c| routing::queue_order_key(&routed(c), policies.get(&c.team_id).unwrap_or(&default), now));
+    queued
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::ids::{ContactId, ConversationId, InboxId};
+
+    fn conv(id: i64, priority: i64, queued_at: Millis) -> Conversation {
+        Conversation {
+            id: ConversationId(id),
+            tenant_id: TenantId(1),
+            inbox_id: InboxId(1),
+            contact_id: ContactId(id),
+            state: ConversationState::Queued,
+            priority,
+            team_id: None,
+            assignee_id: None,
+            created_at: queued_at,
+            queued_at: Some(queued_at),
+            assigned_at: None,
+            first_agent_reply_at: None,
+            closed_at: None,
+            close_reason: None,
+            biz_data: serde_json::Value::Null,
+            updated_at: queued_at,
+        }
+    }
+
+    #[test]
+    fn queue_order_ages_priority_so_old_low_priority_chats_are_not_starved() {
+        let policies = HashMap::from([(None, QueuePolicy::default())]);
+        let now = 10 * 60_000;
+        // A priority-1 chat waiting ten minutes (aged to 5) goes before a fresh priority-5 one;
+        // a priority-1 chat that just arrived goes last.
+        let order = order_queue(vec![conv(1, 5, now - 1_000), conv(2, 1, 0), conv(3, 1, now)], &policies, now);
+        assert_eq!(order.iter().map(|c| c.id.0).collect::<Vec<_>>(), [2, 1, 3]);
+        // With aging off, priority decides.
+        let off = HashMap::from([(None, QueuePolicy { priority_aging_ms: 0, ..QueuePolicy::default() })]);
+        let order = order_queue(vec![conv(1, 5, now - 1_000), conv(2, 1, 0)], &off, now);
+        assert_eq!(order.iter().map(|c| c.id.0).collect::<Vec<_>>(), [1, 2]);
     }
 }

@@ -18,6 +18,7 @@ pub mod health;
 pub mod ops;
 pub mod outbox;
 pub mod queue;
+pub mod queues;
 pub mod realtime;
 pub mod settings;
 pub mod state;
@@ -81,7 +82,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
         bus: bus.clone(),
         node_id: settings.node_name().into(),
         settings: settings.clone(),
-        dispatcher: Arc::new(dispatch::LeastLoaded),
+        dispatcher: Arc::new(dispatch::PolicyDispatcher::default()),
         outbox_wake: Arc::new(tokio::sync::Notify::new()),
         io: io.clone(),
         metrics: ops::metrics_handle(),
@@ -149,7 +150,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
 pub fn router(state: AppState, with_metrics: bool) -> Router {
     let max_body = state.settings.max_body_bytes;
     let mut app = Router::new()
-        .nest("/api/v1", api::router().merge(supervisor::router()))
+        .nest("/api/v1", api::router().merge(supervisor::router()).merge(queues::router()))
         .merge(gateway::router())
         .merge(ops::router())
         .merge(web::router());

@@ -30,6 +30,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261122000001_channel_cursors.sql"),
         include_str!("../../migrations/sqlite/20261122000001_channel_cursors.sql"),
     ),
+    (
+        20261122000002,
+        "team_routing_policy",
+        include_str!("../../migrations/postgres/20261122000002_team_routing_policy.sql"),
+        include_str!("../../migrations/mysql/20261122000002_team_routing_policy.sql"),
+        include_str!("../../migrations/sqlite/20261122000002_team_routing_policy.sql"),
+    ),
 ];
 
 #[derive(Debug)]

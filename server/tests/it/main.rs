@@ -6,3 +6,4 @@ mod gateway;
 mod helpers;
 mod ops;
 mod queue;
+mod routing;

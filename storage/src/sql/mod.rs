@@ -188,6 +188,15 @@ impl Store for SqlStore {
     async fn list_teams(&self, tenant: TenantId) -> StoreResult<Vec<Team>> {
         self.run(|| self.list_teams_impl(tenant)).await
     }
+    async fn set_team_policy(
+        &self,
+        tenant: TenantId,
+        team: TeamId,
+        policy: Option<serde_json::Value>,
+        now: Millis,
+    ) -> StoreResult<Team> {
+        self.run(|| self.set_team_policy_impl(tenant, team, policy.as_ref(), now)).await
+    }
     async fn add_team_member(&self, tenant: TenantId, team: TeamId, user: UserId, now: Millis) -> StoreResult<()> {
         self.run(|| self.add_team_member_impl(tenant, team, user, now)).await
     }

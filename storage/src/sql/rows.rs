@@ -50,13 +50,14 @@ pub(crate) fn api_token(row: &AnyRow) -> Result<ApiToken> {
     })
 }
 
-pub(crate) const TEAM_COLS: &str = "id, tenant_id, name, created_at";
+pub(crate) const TEAM_COLS: &str = "id, tenant_id, name, routing_policy, created_at";
 
 pub(crate) fn team(row: &AnyRow) -> Result<Team> {
     Ok(Team {
         id: TeamId(int(row, "id")?),
         tenant_id: TenantId(int(row, "tenant_id")?),
         name: text(row, "name")?,
+        routing_policy: opt_text(row, "routing_policy")?.map(|p| serde_json::from_str(&p)).transpose()?,
         created_at: int(row, "created_at")?,
     })
 }

@@ -273,6 +273,28 @@ impl SqlStore {
         found.iter().map(rows::team).collect()
     }
 
+    pub(super) async fn set_team_policy_impl(
+        &self,
+        tenant: TenantId,
+        team: TeamId,
+        policy: Option<&serde_json::Value>,
+        now: Millis,
+    ) -> Result<Team> {
+        let text = policy.map(serde_json::Value::to_string);
+        let done = sqlx::query(&self.sql("UPDATE teams SET routing_policy = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"))
+            .bind(text)
+            .bind(now)
+            .bind(team.0)
+            .bind(tenant.0)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return not_found();
+        }
+        let mut conn = self.pool.acquire().await?;
+        self.get_team_on(&mut conn, tenant, team).await
+    }
+
     /// Idempotent: adding a member twice leaves one membership.
     pub(super) async fn add_team_member_impl(
         &self,

@@ -43,3 +43,4 @@ mod isolation;
 mod lifecycle;
 mod outbox;
 mod replies;
+mod routing;

@@ -1,0 +1,106 @@
+//! Queue administration and manual pick: a team's routing policy (`GET`/`PUT
+//! /api/v1/teams/{id}/policy`, validated against `core::routing::QueuePolicy`), and agents
+//! claiming a conversation from a manual-pick queue (`POST /api/v1/conversations/{id}/claim`).
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use switchboard_core::domain::{Conversation, Team};
+use switchboard_core::ids::{ConversationId, TeamId};
+use switchboard_core::routing::{QueuePolicy, Strategy};
+
+use crate::auth::Principal;
+use crate::conversations::publish_conversation;
+use crate::dispatch::team_policy;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use crate::time::now_ms;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/teams/{id}/policy", get(get_policy).put(put_policy))
+        .route("/conversations/{id}/claim", post(claim))
+}
+
+async fn find_team(state: &AppState, principal: &Principal, id: TeamId) -> ApiResult<Team> {
+    let teams = state.store.list_teams(principal.tenant_id).await?;
+    teams.into_iter().find(|t| t.id == id).ok_or(ApiError::NotFound("team"))
+}
+
+/// The team queue's policy in force (the defaults where none is stored).
+#[utoipa::path(get, path = "/api/v1/teams/{id}/policy", tag = "routing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Team id")),
+    responses(
+        (status = 200, description = "The policy in force", body = Object),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Supervisors and admins only", body = crate::error::ErrorBody),
+        (status = 404, description = "No such team", body = crate::error::ErrorBody),
+    ))]
+pub async fn get_policy(State(state): State<AppState>, principal: Principal, ApiPath(id): ApiPath<TeamId>) -> ApiResult<Json<QueuePolicy>> {
+    principal.require_supervisor()?;
+    let team = find_team(&state, &principal, id).await?;
+    Ok(Json(team_policy(Some(&team))))
+}
+
+/// Replaces the team queue's policy. Unknown keys, negative durations and inconsistent
+/// overflow settings are refused with 422 and change nothing.
+#[utoipa::path(put, path = "/api/v1/teams/{id}/policy", tag = "routing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Team id")),
+    request_body(content = Object, description = "A QueuePolicy: strategy, priority_aging_ms, max_priority_boost, ... (docs/routing.md)"),
+    responses(
+        (status = 200, description = "The stored policy", body = Object),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Admins only", body = crate::error::ErrorBody),
+        (status = 404, description = "No such team", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid policy", body = crate::error::ErrorBody),
+    ))]
+pub async fn put_policy(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<TeamId>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Json<QueuePolicy>> {
+    principal.require_admin()?;
+    let policy: QueuePolicy = serde_json::from_value(body).map_err(|e| ApiError::Unprocessable(format!("policy: {e}")))?;
+    policy.validate().map_err(|e| ApiError::Unprocessable(format!("policy: {e}")))?;
+    let stored = serde_json::to_value(&policy).map_err(|e| ApiError::Internal(e.into()))?;
+    find_team(&state, &principal, id).await?;
+    let team = state.store.set_team_policy(principal.tenant_id, id, Some(stored), now_ms()).await?;
+    Ok(Json(team_policy(Some(&team))))
+}
+
+/// An agent takes a waiting conversation from a manual-pick queue they serve.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/claim", tag = "routing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "Assigned to the caller", body = Conversation),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a manual-pick queue, or not the caller's team", body = crate::error::ErrorBody),
+        (status = 404, description = "No such conversation", body = crate::error::ErrorBody),
+        (status = 409, description = "Already taken, or the caller is unavailable or full", body = crate::error::ErrorBody),
+    ))]
+pub async fn claim(State(state): State<AppState>, principal: Principal, ApiPath(id): ApiPath<ConversationId>) -> ApiResult<Json<Conversation>> {
+    let me = principal.user_id().ok_or(ApiError::Forbidden)?;
+    let conversation = state.store.get_conversation(principal.tenant_id, id).await?;
+    let team = match conversation.team_id {
+        Some(t) => Some(find_team(&state, &principal, t).await?),
+        None => None,
+    };
+    if team_policy(team.as_ref()).strategy != Strategy::Manual {
+        return Err(ApiError::Forbidden);
+    }
+    if let Some(team) = &team {
+        if !state.store.list_team_members(principal.tenant_id, team.id).await?.contains(&me) {
+            return Err(ApiError::Forbidden);
+        }
+    }
+    let assigned = state
+        .store
+        .try_assign(principal.tenant_id, id, me, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::Conflict("already taken, or you are not available with room".into()))?;
+    publish_conversation(&state, &assigned, None).await;
+    crate::queue::announce(&state, principal.tenant_id).await;
+    Ok(Json(assigned))
+}
