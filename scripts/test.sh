@@ -6,7 +6,9 @@
 #   3. runs the Rust tests: core, the storage conformance suite on all three databases, the bus
 #      on real Redis, the server's in-process API tests;
 #   4. runs the end-to-end suite: the real `switchboard` binary driven by socket.io-client, on
-#      SQLite and on Postgres + Redis with two server processes.
+#      SQLite and on Postgres + Redis with two server processes;
+#   5. builds the browser console and widget and drives them in Debian's Chromium with
+#      Playwright (installing Chromium if missing).
 # Every backend is required: a database that cannot be reached fails the run instead of being
 # skipped.
 set -euo pipefail
@@ -39,3 +41,6 @@ cargo test --workspace --locked -- --test-threads=4
 echo "== End-to-end tests (real server, socket.io-client)"
 cargo build -p switchboard-server --bin switchboard --locked
 (cd tests/e2e && npm test)
+
+echo "== Browser tests (console and widget in Chromium via Playwright)"
+bash tests/browser/run.sh

@@ -129,6 +129,9 @@ impl BootstrapReport {
             Some((email, None)) => lines.push(format!("First start: created admin {email} with the configured bootstrap password")),
             None => lines.push(format!("Log in as {} (password set at first start)", settings.bootstrap.admin_email)),
         }
+        if crate::web::web_dir().join("index.html").is_file() {
+            lines.push(format!("Console:     {base}/"));
+        }
         lines.push(format!("Agent demo:  {base}/demo/agent.html"));
         if let Some((inbox, key)) = &self.widget {
             lines.push(format!("Widget demo: {base}/demo/widget.html?inbox={inbox}&key={key}"));

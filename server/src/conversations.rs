@@ -140,6 +140,7 @@ pub async fn resolve(state: &AppState, who: &Replier, conversation_id: Conversat
     let after = state.store.resolve(who.tenant_id, conversation_id, who.user_id, reason, now_ms()).await?;
     publish_conversation(state, &after, before.assignee_id).await;
     if let Some(agent) = before.assignee_id {
+        publish_agent(state, who.tenant_id, agent).await;
         state.dispatcher.capacity_freed(state, who.tenant_id, agent).await;
     }
     crate::queue::announce(state, who.tenant_id).await;
@@ -164,6 +165,9 @@ pub async fn requeue_agent_conversations(state: &AppState, tenant: TenantId, age
             Err(e) => return Err(e.into()),
         }
     }
+    if !requeued.is_empty() {
+        publish_agent(state, tenant, agent).await;
+    }
     // Oldest first, so the longest-waiting customer is placed first.
     requeued.sort_by_key(|c| (c.queued_at, c.id));
     for c in &requeued {
@@ -187,6 +191,17 @@ pub async fn set_agent_status(state: &AppState, tenant: TenantId, user: UserId, 
     }
     crate::queue::announce(state, tenant).await;
     Ok(updated)
+}
+
+/// Tells the agent (and their supervisors) their current status and load, after anything that
+/// changed the load: an assignment, a resolve, a requeue.
+pub async fn publish_agent(state: &AppState, tenant: TenantId, user: UserId) {
+    match state.store.get_user(tenant, user).await {
+        Ok(updated) => {
+            publish(state, BusEvent::AgentUpdated { tenant_id: tenant, user_id: user, payload: serde_json::to_value(&updated).unwrap_or_default() }).await;
+        }
+        Err(e) => tracing::debug!(error = %e, "agent update not published; clients resync on hello"),
+    }
 }
 
 /// Tells every node's clients that a conversation changed.

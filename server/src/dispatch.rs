@@ -27,7 +27,7 @@ use switchboard_core::ids::{TeamId, TenantId, UserId};
 use switchboard_core::routing::{self, Agent, Capacity, Holder, Load, QueueId, QueuePolicy, RoutedConversation, Strategy};
 use switchboard_core::time::Millis;
 
-use crate::conversations::publish_conversation;
+use crate::conversations::{publish_agent, publish_conversation};
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -115,6 +115,9 @@ impl PolicyDispatcher {
         }
         metrics::counter!("switchboard_assignments_total").increment(1);
         publish_conversation(state, &conversation, None).await;
+        if let Some(agent) = conversation.assignee_id {
+            publish_agent(state, conversation.tenant_id, agent).await;
+        }
         conversation
     }
 }

@@ -25,7 +25,7 @@ pub mod state;
 pub mod supervisor;
 pub mod time;
 pub mod views;
-mod web;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,7 @@ use switchboard_core::ids::{ConversationId, TeamId};
 use switchboard_core::routing::{QueuePolicy, Strategy};
 
 use crate::auth::Principal;
-use crate::conversations::publish_conversation;
+use crate::conversations::{publish_agent, publish_conversation};
 use crate::dispatch::team_policy;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -101,6 +101,7 @@ pub async fn claim(State(state): State<AppState>, principal: Principal, ApiPath(
         .await?
         .ok_or_else(|| ApiError::Conflict("already taken, or you are not available with room".into()))?;
     publish_conversation(&state, &assigned, None).await;
+    publish_agent(&state, principal.tenant_id, me).await;
     crate::queue::announce(&state, principal.tenant_id).await;
     Ok(Json(assigned))
 }

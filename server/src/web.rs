@@ -29,7 +29,10 @@ const WEB_DIR_ENV: &str = "SWITCHBOARD_WEB_DIR";
 
 /// The folder holding the built console and widget.
 pub fn web_dir() -> PathBuf {
-    std::env::var_os(WEB_DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_WEB_DIR))
+    std::env::var_os(WEB_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_WEB_DIR))
 }
 
 pub fn router() -> Router<AppState> {
@@ -50,7 +53,16 @@ pub fn router() -> Router<AppState> {
         .route("/demo/agent.html", get(|| async { Html(AGENT) }))
         .route(
             "/demo/vendor/socket.io.min.js",
-            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")], SOCKET_IO_JS).into_response() }),
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=86400"),
+                    ],
+                    SOCKET_IO_JS,
+                )
+                    .into_response()
+            }),
         )
 }
 

@@ -1,0 +1,329 @@
+//! The embeddable customer widget. A site adds one tag:
+//!
+//!   <script src="https://switchboard.example/widget.js" data-inbox="3" data-key="…" async></script>
+//!
+//! and gets a floating chat button. Optional: `data-lang="zh-CN"`, `data-title`, `data-name`
+//! (the customer's name, if the site knows it), `data-server` (when widget.js is not served by
+//! the Switchboard node itself), `data-open` (start opened).
+//!
+//! Guarantees: the session token is kept in localStorage, so a reload or a new tab resumes the
+//! same conversation; a message is shown as sent only after the server acknowledged it (after its
+//! commit) and is resent with the same `client_message_id` until then (stored once); after every
+//! reconnect the widget syncs from the last message id it saw; messages are keyed by id, so
+//! nothing shows twice. Everything renders inside a shadow root, so the host page's CSS cannot
+//! reach in and ours cannot leak out.
+
+import { io, type Socket } from "socket.io-client";
+import { h, replaceChildren } from "../shared/dom";
+import { I18n, pickLocale, LOCALES, type Locale } from "../shared/i18n";
+import { ReplyOutbox } from "../shared/outbox";
+import { newClientMessageId, type Ack, type ConversationState, type Message, type QueueInfo } from "../shared/protocol";
+import { WIDGET_CSS } from "./style";
+
+interface WidgetConfig {
+  inboxId: number;
+  key: string;
+  server: string;
+  locale: Locale;
+  title: string | undefined;
+  name: string | undefined;
+  startOpen: boolean;
+}
+
+type Connection = "connecting" | "online" | "reconnecting" | "error";
+
+class ChatWidget {
+  private socket: Socket | null = null;
+  private readonly outbox: ReplyOutbox;
+  private readonly seen = new Map<number, Message>();
+  private lastId = 0;
+  private open = false;
+  private unread = 0;
+  private connection: Connection = "connecting";
+  private connectError = "";
+  private state: ConversationState | null = null;
+  private queue: QueueInfo | null = null;
+
+  private readonly launcher: HTMLButtonElement;
+  private readonly panel: HTMLElement;
+  private readonly statusLine: HTMLElement;
+  private readonly queueLine: HTMLElement;
+  private readonly log: HTMLElement;
+  private readonly input: HTMLTextAreaElement;
+  private readonly sendButton: HTMLButtonElement;
+
+  constructor(private readonly cfg: WidgetConfig, private readonly i18n: I18n, shadow: ShadowRoot) {
+    const t = i18n.t.bind(i18n);
+    this.outbox = new ReplyOutbox(
+      this.storageKey("outbox"),
+      {
+        canSend: () => Boolean(this.socket?.connected) && navigator.onLine,
+        send: async (item, timeoutMs) => {
+          const socket = this.socket;
+          if (!socket) throw new Error("not connected");
+          const ack = (await socket.timeout(timeoutMs).emitWithAck("message", { client_message_id: item.client_message_id, text: item.text })) as
+            Ack<{ message: Message; conversation?: { id: number; state: ConversationState } }>;
+          if (ack.ok && ack.conversation) this.setState(ack.conversation.state);
+          return ack;
+        },
+      },
+      (m) => this.show([m]),
+      () => this.renderLog(),
+    );
+
+    this.launcher = h("button", { class: "launcher", "aria-label": t("widget.open"), onclick: () => this.toggle() });
+    this.statusLine = h("div", { class: "status" });
+    this.queueLine = h("div", { class: "queue", role: "status" });
+    this.log = h("div", { class: "log", "aria-live": "polite" });
+    this.input = h("textarea", {
+      rows: 1,
+      placeholder: t("widget.placeholder"),
+      "aria-label": t("widget.placeholder"),
+      onkeydown: (ev: KeyboardEvent) => {
+        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+          ev.preventDefault();
+          this.submit();
+        }
+      },
+    });
+    this.sendButton = h("button", { type: "submit", class: "send", "aria-label": t("widget.send"), title: t("widget.send") }, sendIcon());
+    this.panel = h("div", { class: "panel", role: "dialog", "aria-label": cfg.title ?? t("widget.title"), hidden: true },
+      h("div", { class: "header" },
+        h("div", { class: "header-text" }, h("div", { class: "title" }, cfg.title ?? t("widget.title")), this.statusLine),
+        h("button", { class: "close", "aria-label": t("widget.close"), title: t("widget.close"), onclick: () => this.toggle(false) }, closeIcon())),
+      this.queueLine,
+      this.log,
+      h("form", { class: "composer", onsubmit: (ev: Event) => { ev.preventDefault(); this.submit(); } }, this.input, this.sendButton));
+    replaceChildren(shadow, h("style", null, WIDGET_CSS), h("div", { class: "root" }, this.panel, this.launcher));
+
+    window.addEventListener("offline", () => this.setConnection("reconnecting"));
+    window.addEventListener("online", () => {
+      // Don't wait for a ping timeout: start a fresh connection (hello → sync → flush).
+      this.socket?.disconnect();
+      this.socket?.connect();
+    });
+    this.renderAll();
+    if (cfg.startOpen || localStorage.getItem(this.storageKey("open")) === "1") this.toggle(true);
+  }
+
+  connect(): void {
+    const { cfg } = this;
+    const socket = io(`${cfg.server}/widget`, {
+      // WebSocket only: the widget runs on other sites' origins, and a WebSocket needs no CORS.
+      transports: ["websocket"],
+      reconnectionDelayMax: 5_000,
+      auth: (cb) => {
+        const session = localStorage.getItem(this.storageKey("session")) ?? undefined;
+        cb({ inbox_id: cfg.inboxId, widget_key: cfg.key, session, name: cfg.name });
+      },
+    });
+    this.socket = socket;
+    socket.on("session", ({ session }: { session: string; conversation_id: number | null }) => {
+      localStorage.setItem(this.storageKey("session"), session);
+      this.connectError = "";
+      this.setConnection("online");
+      void this.sync();
+      void this.outbox.flush();
+    });
+    socket.on("message", (m: Message) => this.show([m], true));
+    socket.on("conversation", (c: { id: number; state: ConversationState }) => this.setState(c.state));
+    socket.on("queue", (q: QueueInfo | null) => {
+      this.queue = q && q.position > 0 ? q : null;
+      this.renderQueue();
+    });
+    socket.on("disconnect", (reason) => {
+      this.setConnection("reconnecting");
+      if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1_000);
+    });
+    socket.on("connect_error", (err: Error) => {
+      if (!socket.active) {
+        // Refused by the server (bad key, unavailable): show why, and try again later.
+        this.connectError = err.message;
+        this.setConnection("error");
+        setTimeout(() => socket.connect(), 5_000);
+      } else {
+        this.setConnection("reconnecting");
+      }
+    });
+  }
+
+  toggle(open = !this.open): void {
+    this.open = open;
+    localStorage.setItem(this.storageKey("open"), open ? "1" : "0");
+    if (open) this.unread = 0;
+    this.renderAll();
+    if (open) {
+      this.log.scrollTop = this.log.scrollHeight;
+      this.input.focus();
+    }
+  }
+
+  private async sync(): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return;
+    try {
+      for (;;) {
+        const res = (await socket.timeout(10_000).emitWithAck("sync", { after: this.lastId })) as Ack<{ messages: Message[] }>;
+        if (!res.ok) return;
+        this.show(res.messages);
+        if (res.messages.length < 200) return;
+      }
+    } catch {
+      // No ack: the next reconnect syncs again.
+    }
+  }
+
+  private submit(): void {
+    const text = this.input.value.trim();
+    if (!text) return;
+    this.input.value = "";
+    this.outbox.enqueue({ client_message_id: newClientMessageId("web"), conversation_id: null, text, created_at: Date.now(), state: "queued" });
+  }
+
+  private show(list: Message[], live = false): void {
+    let added = 0;
+    for (const m of list) {
+      if (this.seen.has(m.id)) continue;
+      this.seen.set(m.id, m);
+      this.lastId = Math.max(this.lastId, m.id);
+      this.outbox.confirm(m);
+      added++;
+      if (live && m.direction === "outbound" && !this.open) this.unread++;
+      if (m.direction === "outbound" && m.sender_kind === "agent") this.queue = null;
+    }
+    if (added) this.renderAll();
+  }
+
+  private setState(state: ConversationState): void {
+    this.state = state;
+    if (state !== "queued" && state !== "offered" && state !== "bot") this.queue = null;
+    this.renderQueue();
+  }
+
+  private setConnection(c: Connection): void {
+    this.connection = c;
+    this.renderStatus();
+  }
+
+  private storageKey(what: string): string {
+    return `switchboard.widget.${this.cfg.inboxId}.${what}`;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // rendering
+
+  private renderAll(): void {
+    const t = this.i18n.t.bind(this.i18n);
+    this.panel.hidden = !this.open;
+    this.launcher.setAttribute("aria-label", t(this.open ? "widget.close" : "widget.open"));
+    this.launcher.setAttribute("aria-expanded", String(this.open));
+    replaceChildren(this.launcher, this.open ? closeIcon() : chatIcon(), this.unread ? h("span", { class: "badge" }, this.unread) : null);
+    this.renderStatus();
+    this.renderQueue();
+    this.renderLog();
+  }
+
+  private renderStatus(): void {
+    const t = this.i18n.t.bind(this.i18n);
+    const text = {
+      connecting: t("widget.connecting"),
+      online: t("widget.online"),
+      reconnecting: t("widget.reconnecting"),
+      error: t("widget.cannotConnect", { message: this.connectError }),
+    }[this.connection];
+    this.statusLine.className = `status status-${this.connection}`;
+    this.statusLine.dataset.connection = this.connection;
+    replaceChildren(this.statusLine, h("span", { class: "dot" }), text);
+  }
+
+  private renderQueue(): void {
+    const t = this.i18n.t.bind(this.i18n);
+    let text = "";
+    if (this.queue) {
+      const eta = this.queue.eta_secs;
+      const etaText = typeof eta === "number" ? (eta < 60 ? t("widget.queueEtaSoon") : t("widget.queueEta", { minutes: Math.round(eta / 60) })) : "";
+      text = [t("widget.queuePosition", { position: this.queue.position }), etaText].filter(Boolean).join(" · ");
+    } else if (this.state === "queued" || this.state === "offered") {
+      text = t("widget.waiting");
+    } else if (this.state === "resolved" || this.state === "closed" || this.state === "abandoned") {
+      text = t("widget.resolved");
+    }
+    this.queueLine.hidden = !text;
+    this.queueLine.textContent = text;
+  }
+
+  private renderLog(): void {
+    const t = this.i18n.t.bind(this.i18n);
+    const stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 60;
+    const stored = [...this.seen.values()].sort((a, b) => a.id - b.id).map((m) =>
+      h("div", { class: `msg ${m.direction === "inbound" ? "mine" : "theirs"}`, "data-message-id": m.id },
+        h("div", { class: "bubble" }, m.text ?? t("message.attachment", { name: m.attachments[0]?.name ?? "" })),
+        h("div", { class: "meta" }, this.i18n.formatTime(m.created_at))));
+    const pending = this.outbox.pending(null).map((p) =>
+      h("div", { class: "msg mine pending", "data-client-message-id": p.client_message_id },
+        h("div", { class: "bubble" }, p.text),
+        h("div", { class: "meta" }, p.state === "failed" ? t("reply.failed", { message: p.error ?? "" }) : t("widget.sending"))));
+    replaceChildren(this.log, h("div", { class: "msg theirs welcome" }, h("div", { class: "bubble" }, t("widget.welcome"))), ...stored, ...pending);
+    if (stick || pending.length) this.log.scrollTop = this.log.scrollHeight;
+  }
+}
+
+function svg(path: string): SVGSVGElement {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  el.setAttribute("viewBox", "0 0 24 24");
+  el.setAttribute("aria-hidden", "true");
+  const p = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  p.setAttribute("d", path);
+  el.appendChild(p);
+  return el;
+}
+const chatIcon = () => svg("M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+const closeIcon = () => svg("M6 6l12 12M18 6L6 18");
+const sendIcon = () => svg("M3 11l18-8-8 18-2-8-8-2z");
+
+function readConfig(script: HTMLScriptElement | null): WidgetConfig | null {
+  if (!script) return null;
+  const d = script.dataset;
+  const inboxId = Number(d.inbox);
+  if (!Number.isInteger(inboxId) || inboxId <= 0 || !d.key) return null;
+  const lang = d.lang && (LOCALES as readonly string[]).includes(d.lang) ? (d.lang as Locale) : pickLocale(navigator.languages ?? [navigator.language]);
+  return {
+    inboxId,
+    key: d.key,
+    server: (d.server ?? new URL(script.src, location.href).origin).replace(/\/$/, ""),
+    locale: lang,
+    title: d.title,
+    name: d.name,
+    startOpen: d.open !== undefined && d.open !== "false",
+  };
+}
+
+// `document.currentScript` is only set while this script first runs, so read it now.
+const currentScript = (document.currentScript as HTMLScriptElement | null)
+  ?? document.querySelector<HTMLScriptElement>("script[src*='widget.js'][data-inbox]");
+let widget: ChatWidget | null = null;
+
+function boot(): void {
+  if (document.getElementById("switchboard-widget")) return; // the snippet was pasted twice
+  const cfg = readConfig(currentScript);
+  if (!cfg) {
+    console.error(new I18n(pickLocale(navigator.languages ?? [])).t("widget.misconfigured"));
+    return;
+  }
+  const host = h("div", { id: "switchboard-widget" });
+  document.body.appendChild(host);
+  const shadow = host.attachShadow({ mode: "open" });
+  widget = new ChatWidget(cfg, new I18n(cfg.locale), shadow);
+  widget.connect();
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+else boot();
+
+/** `SwitchboardWidget.open()` / `.close()` for sites with their own "chat with us" button. */
+export function open(): void {
+  widget?.toggle(true);
+}
+export function close(): void {
+  widget?.toggle(false);
+}
