@@ -7,7 +7,8 @@
 #      on real Redis, the server's in-process API tests;
 #   4. runs the end-to-end suite: the real `switchboard` binary driven by socket.io-client, on
 #      SQLite and on Postgres + Redis with two server processes;
-#   5. builds the browser console and widget and drives them in Debian's Chromium with
+#   5. fuzzes the REST API with schemathesis against its own OpenAPI document;
+#   6. builds the browser console and widget and drives them in Debian's Chromium with
 #      Playwright (installing Chromium if missing).
 # Every backend is required: a database that cannot be reached fails the run instead of being
 # skipped.
@@ -41,6 +42,9 @@ cargo test --workspace --locked -- --test-threads=4
 echo "== End-to-end tests (real server, socket.io-client)"
 cargo build -p switchboard-server --bin switchboard --locked
 (cd tests/e2e && npm test)
+
+echo "== Schemathesis against the served OpenAPI document (no 5xx, responses match the schema)"
+SWITCHBOARD_BIN=target/debug/switchboard bash tests/schemathesis/run.sh
 
 echo "== Browser tests (console and widget in Chromium via Playwright)"
 bash tests/browser/run.sh

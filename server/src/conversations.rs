@@ -72,6 +72,17 @@ pub struct Replier {
     pub role: Role,
 }
 
+impl Replier {
+    /// Agents act only in conversations assigned to them. An agent-role API key has no user, so
+    /// it holds nothing: `None == None` must not pass for an unassigned conversation.
+    pub fn may_act_on(&self, conversation: &Conversation) -> ApiResult<()> {
+        if self.role == Role::Agent && (self.user_id.is_none() || conversation.assignee_id != self.user_id) {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(())
+    }
+}
+
 /// Commits an agent's reply together with its outbox entry (for channels delivered by the
 /// outbox), then pushes it to clients and wakes the outbox worker.
 #[instrument(skip_all, fields(conversation_id = %conversation_id))]
@@ -85,9 +96,7 @@ pub async fn reply(
 ) -> ApiResult<Message> {
     check_text(text.as_deref(), &attachments)?;
     let conversation = state.store.get_conversation(who.tenant_id, conversation_id).await?;
-    if who.role == Role::Agent && conversation.assignee_id != who.user_id {
-        return Err(ApiError::Forbidden);
-    }
+    who.may_act_on(&conversation)?;
     let inbox = state.store.get_inbox(who.tenant_id, conversation.inbox_id).await?;
     let outbox = outbox_for(&inbox);
     let outcome = state
@@ -134,9 +143,7 @@ fn outbox_for(inbox: &Inbox) -> Option<NewOutbox> {
 #[instrument(skip_all, fields(conversation_id = %conversation_id))]
 pub async fn resolve(state: &AppState, who: &Replier, conversation_id: ConversationId, reason: CloseReason) -> ApiResult<Conversation> {
     let before = state.store.get_conversation(who.tenant_id, conversation_id).await?;
-    if who.role == Role::Agent && before.assignee_id != who.user_id {
-        return Err(ApiError::Forbidden);
-    }
+    who.may_act_on(&before)?;
     let after = state.store.resolve(who.tenant_id, conversation_id, who.user_id, reason, now_ms()).await?;
     publish_conversation(state, &after, before.assignee_id).await;
     if let Some(agent) = before.assignee_id {

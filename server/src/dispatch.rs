@@ -9,6 +9,7 @@
 //! - the queue order when capacity frees: priority that ages with waiting time
 //!   (`priority_aging_ms`, `max_priority_boost`), then the oldest first — so a low-priority chat
 //!   cannot starve.
+//!
 //! Offers with accept/reject, skills, sticky, overflow and wrap-up exist in the routing model
 //! (`core::routing::Switch`, property-tested) and are the router issue's remaining wiring.
 //!

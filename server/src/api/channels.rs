@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ApiChannelContact {
     /// Your system's id for the customer (1–200 characters).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub id: String,
     pub name: Option<String>,
 }
@@ -42,6 +43,7 @@ pub struct ApiChannelContact {
 pub struct ApiChannelMessage {
     /// Your id for this message (1–200 characters): the idempotency key. Posting the same id
     /// again returns the stored message with `duplicate: true`.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub message_id: String,
     pub contact: ApiChannelContact,
     pub text: Option<String>,

@@ -52,6 +52,7 @@ pub struct ListConversationsQuery {
     /// Only open conversations.
     pub open: Option<bool>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Conversations with an id below this one (newest first paging).
     pub before: Option<i64>,
@@ -63,6 +64,7 @@ pub struct ListMessagesQuery {
     /// Messages with an id above this one (resync from the last seen id).
     pub after: Option<i64>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -224,6 +226,9 @@ pub async fn post_reply(
 ) -> ApiResult<(StatusCode, Json<Message>)> {
     let client_message_id = optional_text("client_message_id", body.client_message_id.as_deref(), MAX_CLIENT_MESSAGE_ID_CHARS)?;
     check_attachments(&body.attachments)?;
+    // Whoever may not read the conversation may not write in it: an agent-role API key holds no
+    // conversation, so it may reply in none (the service alone would let it into unassigned ones).
+    readable(&state, &principal, id).await?;
     let message = service::reply(&state, &replier(&principal), id, body.text, body.attachments, client_message_id).await?;
     Ok((StatusCode::CREATED, Json(message)))
 }
@@ -248,6 +253,7 @@ pub async fn resolve(
     ApiJson(body): ApiJson<ResolveBody>,
 ) -> ApiResult<Json<ConversationView>> {
     let reason = parse_enum("reason", body.reason.trim(), CloseReason::ALL, CloseReason::parse)?;
+    readable(&state, &principal, id).await?;
     let conversation = service::resolve(&state, &replier(&principal), id, reason).await?;
     Ok(Json(view(&state, &principal, conversation).await?))
 }

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInbox {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub kind: ChannelKind,
     /// Channel settings, e.g. `{"webhook_url": "https://…"}` for `api`.
@@ -70,6 +71,7 @@ pub struct CreatedInbox {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInbox {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,

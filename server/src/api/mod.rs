@@ -133,4 +133,27 @@ mod tests {
         assert!(value["components"]["schemas"]["User"]["properties"]["password_hash"].is_null());
         assert!(value["components"]["schemas"]["Inbox"]["properties"]["secrets"].is_null());
     }
+
+    #[test]
+    fn openapi_declares_the_errors_each_operation_can_give() {
+        let json = openapi().to_json().unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let codes = |path: &str, method: &str| {
+            value["paths"][path][method]["responses"].as_object().map(|r| r.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
+        };
+        // A JSON body and a path id: every way such a request can fail.
+        let patch_user = codes("/api/v1/users/{id}", "patch");
+        for code in ["200", "400", "401", "403", "404", "413", "415", "422", "503"] {
+            assert!(patch_user.iter().any(|c| c == code), "PATCH /users/{{id}} lacks {code}: {patch_user:?}");
+        }
+        // No body, no parameters: neither 400 nor 415; anyone may log in, but not without a body.
+        let list_teams = codes("/api/v1/teams", "get");
+        assert!(!list_teams.iter().any(|c| c == "400" || c == "415" || c == "404"), "{list_teams:?}");
+        assert!(list_teams.iter().any(|c| c == "401"));
+        assert!(codes("/api/v1/auth/login", "post").iter().any(|c| c == "415"));
+        assert!(value["paths"]["/api/v1/users"]["get"]["responses"]["503"]["headers"]["Retry-After"].is_object());
+        // Enums are listed as they are written on the wire.
+        assert_eq!(value["components"]["schemas"]["Role"]["enum"], serde_json::json!(["admin", "supervisor", "agent"]));
+        assert_eq!(value["components"]["schemas"]["ConversationState"]["enum"][4], "waiting_on_customer");
+    }
 }

@@ -28,6 +28,7 @@ pub struct ListOutboxQuery {
     #[param(value_type = Option<OutboxStatus>)]
     pub status: Option<String>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -29,21 +29,29 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(max_length = 254, pattern = r"^\s*[^@\s]+@[^@\s]+\s*$")]
     pub email: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub role: Role,
-    /// At least 10 characters.
+    /// 10 to 1024 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
-    /// Conversations the user may hold at once; defaults to the server's `agents.default_capacity`.
+    /// Conversations the user may hold at once (0–1000); defaults to the server's
+    /// `agents.default_capacity`.
+    #[schema(minimum = 0, maximum = 1000)]
     pub capacity: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub role: Option<Role>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub capacity: Option<i64>,
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: Option<String>,
 }
 
