@@ -7,6 +7,7 @@
 //! That keeps it fast to compile and property-testable.
 #![forbid(unsafe_code)]
 
+pub mod autoresponder;
 pub mod bus;
 pub mod domain;
 pub mod error;

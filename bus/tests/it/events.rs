@@ -20,7 +20,13 @@ fn wire_format_is_tagged_snake_case() {
         sample_events().iter().map(|event| serde_json::to_value(event).expect("serialize")["type"].clone()).collect();
     assert_eq!(
         tags,
-        [json!("message_created"), json!("conversation_updated"), json!("agent_updated"), json!("dispatch_needed")]
+        [
+            json!("message_created"),
+            json!("conversation_updated"),
+            json!("agent_updated"),
+            json!("queue_changed"),
+            json!("dispatch_needed")
+        ]
     );
 
     let decoded: BusEvent = serde_json::from_value(json!({"type": "dispatch_needed", "tenant_id": 3})).expect("decode");
