@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use switchboard_core::domain::{AgentStatus, ChannelKind, Conversation, ConversationFilter, ConversationState, Team, User};
 use switchboard_core::ids::{TeamId, TenantId, UserId};
-use switchboard_core::routing::{self, Agent, Capacity, Holder, Load, QueueId, QueuePolicy, RoutedConversation, Strategy};
+use switchboard_core::routing::{self, Agent, Capacity, Load, QueueId, QueuePolicy, RoutedConversation, Strategy};
 use switchboard_core::time::Millis;
 
 use crate::conversations::{publish_agent, publish_conversation};
@@ -68,21 +68,14 @@ pub fn team_policy(team: Option<&Team>) -> QueuePolicy {
 }
 
 fn routed(c: &Conversation) -> RoutedConversation {
-    let waiting_since = c.queued_at.unwrap_or(c.created_at);
-    RoutedConversation {
-        id: c.id,
-        queue: queue_id(c.team_id),
+    RoutedConversation::waiting(
+        c.id,
+        queue_id(c.team_id),
         // Per-kind caps are not stored yet, so the kind does not change any decision.
-        channel: ChannelKind::Web,
-        priority: u8::try_from(c.priority.clamp(1, 5)).unwrap_or(3),
-        required_skills: Vec::new(),
-        sticky_agent: None,
-        waiting_since,
-        queue_entered_at: waiting_since,
-        at_head: false,
-        declined_by: BTreeSet::new(),
-        holder: Holder::Waiting,
-    }
+        ChannelKind::Web,
+        u8::try_from(c.priority.clamp(1, 5)).unwrap_or(3),
+        c.queued_at.unwrap_or(c.created_at),
+    )
 }
 
 fn agent_model(u: &User, queue: QueueId) -> Agent {

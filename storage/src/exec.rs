@@ -56,6 +56,7 @@ pub(crate) enum Arg {
     Int(i64),
     OptInt(Option<i64>),
     Text(String),
+    OptText(Option<String>),
 }
 
 pub(crate) fn bind_all<'q>(mut query: AnyQuery<'q>, args: Vec<Arg>) -> AnyQuery<'q> {
@@ -64,6 +65,7 @@ pub(crate) fn bind_all<'q>(mut query: AnyQuery<'q>, args: Vec<Arg>) -> AnyQuery<
             Arg::Int(v) => query.bind(v),
             Arg::OptInt(v) => query.bind(v),
             Arg::Text(v) => query.bind(v),
+            Arg::OptText(v) => query.bind(v),
         };
     }
     query

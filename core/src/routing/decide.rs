@@ -178,7 +178,7 @@ pub fn rank_agents(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::model::{Holder, Load};
+    use crate::routing::model::Load;
     use crate::routing::policy::{Capacity, QueueId, SkillId, SkillRequirement};
     use std::collections::{BTreeMap, BTreeSet};
 
@@ -202,19 +202,7 @@ mod tests {
     }
 
     fn conversation(id: i64, priority: u8, waiting_since: Millis) -> RoutedConversation {
-        RoutedConversation {
-            id: ConversationId(id),
-            queue: Q,
-            channel: ChannelKind::Web,
-            priority,
-            required_skills: Vec::new(),
-            sticky_agent: None,
-            waiting_since,
-            queue_entered_at: waiting_since,
-            at_head: false,
-            declined_by: BTreeSet::new(),
-            holder: Holder::Waiting,
-        }
+        RoutedConversation::waiting(ConversationId(id), Q, ChannelKind::Web, priority, waiting_since)
     }
 
     #[test]

@@ -126,3 +126,23 @@ pub struct RoutedConversation {
     pub declined_by: BTreeSet<UserId>,
     pub holder: Holder,
 }
+
+impl RoutedConversation {
+    /// A conversation that has just started waiting in `queue` at `since`, with no skills, no
+    /// sticky agent and nobody who declined it yet; callers fill in what they know.
+    pub fn waiting(id: ConversationId, queue: QueueId, channel: ChannelKind, priority: u8, since: Millis) -> Self {
+        RoutedConversation {
+            id,
+            queue,
+            channel,
+            priority,
+            required_skills: Vec::new(),
+            sticky_agent: None,
+            waiting_since: since,
+            queue_entered_at: since,
+            at_head: false,
+            declined_by: BTreeSet::new(),
+            holder: Holder::Waiting,
+        }
+    }
+}

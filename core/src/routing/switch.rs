@@ -597,17 +597,9 @@ impl Switch {
         self.conversations.insert(
             arrival.conversation,
             RoutedConversation {
-                id: arrival.conversation,
-                queue: arrival.queue,
-                channel: arrival.channel,
-                priority: arrival.priority,
                 required_skills: arrival.required_skills,
                 sticky_agent,
-                waiting_since: now,
-                queue_entered_at: now,
-                at_head: false,
-                declined_by: BTreeSet::new(),
-                holder: Holder::Waiting,
+                ..RoutedConversation::waiting(arrival.conversation, arrival.queue, arrival.channel, arrival.priority, now)
             },
         );
         Ok(self.dispatch(now, Vec::new()))

@@ -1,7 +1,7 @@
 //! What the channel gateway needs from storage: receipts applied to the messages they name,
 //! platform ids recorded on the messages we sent, the pollers' work list and their cursors.
 
-use super::not_found;
+use crate::exec::Arg;
 use super::rows::{self, INBOX_COLS, MESSAGE_COLS};
 use crate::error::Result;
 use crate::SqlStore;
@@ -75,19 +75,11 @@ impl SqlStore {
         platform_message_id: &str,
         now: Millis,
     ) -> Result<()> {
-        let done = sqlx::query(&self.sql(
+        self.update_one(
             "UPDATE messages SET platform_message_id = ?, updated_at = ? WHERE id = ? AND tenant_id = ?",
-        ))
-        .bind(platform_message_id)
-        .bind(now)
-        .bind(id.0)
-        .bind(tenant.0)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return not_found();
-        }
-        Ok(())
+            vec![Arg::Text(platform_message_id.to_owned()), Arg::Int(now), Arg::Int(id.0), Arg::Int(tenant.0)],
+        )
+        .await
     }
 
     pub(super) async fn list_inboxes_by_kind_unscoped_impl(&self, kind: ChannelKind) -> Result<Vec<Inbox>> {

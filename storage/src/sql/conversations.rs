@@ -462,18 +462,11 @@ impl SqlStore {
         status: DeliveryStatus,
         now: Millis,
     ) -> Result<()> {
-        let done =
-            sqlx::query(&self.sql("UPDATE messages SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"))
-                .bind(status.as_str())
-                .bind(now)
-                .bind(id.0)
-                .bind(tenant.0)
-                .execute(&self.pool)
-                .await?;
-        if done.rows_affected() == 0 {
-            return not_found();
-        }
-        Ok(())
+        self.update_one(
+            "UPDATE messages SET status = ?, updated_at = ? WHERE id = ? AND tenant_id = ?",
+            vec![Arg::Text(status.as_str().to_owned()), Arg::Int(now), Arg::Int(id.0), Arg::Int(tenant.0)],
+        )
+        .await
     }
 
     pub(super) async fn set_biz_data_impl(
@@ -483,18 +476,11 @@ impl SqlStore {
         biz_data: &serde_json::Value,
         now: Millis,
     ) -> Result<Conversation> {
-        let done = sqlx::query(
-            &self.sql("UPDATE conversations SET biz_data = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"),
+        self.update_one(
+            "UPDATE conversations SET biz_data = ?, updated_at = ? WHERE id = ? AND tenant_id = ?",
+            vec![Arg::Text(serde_json::to_string(biz_data)?), Arg::Int(now), Arg::Int(id.0), Arg::Int(tenant.0)],
         )
-        .bind(serde_json::to_string(biz_data)?)
-        .bind(now)
-        .bind(id.0)
-        .bind(tenant.0)
-        .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return not_found();
-        }
         let mut conn = self.pool.acquire().await?;
         self.get_conversation_on(&mut conn, tenant, id).await
     }

@@ -97,6 +97,18 @@ pub(crate) fn page_limit(limit: i64) -> i64 {
     }
 }
 
+impl SqlStore {
+    /// Runs one tenant-scoped, single-row `UPDATE`; `NotFound` when it matched no row (absent,
+    /// or another tenant's — the two are indistinguishable on purpose).
+    pub(crate) async fn update_one(&self, sql: &str, args: Vec<crate::exec::Arg>) -> Result<()> {
+        let done = crate::exec::bind_all(sqlx::query(&self.sql(sql)), args).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return not_found();
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn not_found<T>() -> Result<T> {
     Err(Error::not_found())
 }

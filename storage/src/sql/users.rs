@@ -280,17 +280,11 @@ impl SqlStore {
         policy: Option<&serde_json::Value>,
         now: Millis,
     ) -> Result<Team> {
-        let text = policy.map(serde_json::Value::to_string);
-        let done = sqlx::query(&self.sql("UPDATE teams SET routing_policy = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"))
-            .bind(text)
-            .bind(now)
-            .bind(team.0)
-            .bind(tenant.0)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return not_found();
-        }
+        self.update_one(
+            "UPDATE teams SET routing_policy = ?, updated_at = ? WHERE id = ? AND tenant_id = ?",
+            vec![Arg::OptText(policy.map(serde_json::Value::to_string)), Arg::Int(now), Arg::Int(team.0), Arg::Int(tenant.0)],
+        )
+        .await?;
         let mut conn = self.pool.acquire().await?;
         self.get_team_on(&mut conn, tenant, team).await
     }
