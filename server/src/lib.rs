@@ -23,6 +23,7 @@ pub mod realtime;
 pub mod settings;
 pub mod state;
 pub mod supervisor;
+pub mod throttle;
 pub mod time;
 pub mod views;
 pub mod web;
@@ -92,6 +93,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
             .build()
             .context("building the HTTP client")?,
         health: Arc::new(health::ChannelHealth::default()),
+        login_throttle: Arc::new(throttle::LoginThrottle::default()),
         shutdown: shutdown.clone(),
     };
     realtime::agent::register(&io, state.clone());

@@ -30,6 +30,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Per-inbox provider health and circuit breakers (this node's view).
     pub health: Arc<crate::health::ChannelHealth>,
+    /// Failed logins per email (this node's count), for lockout.
+    pub login_throttle: Arc<crate::throttle::LoginThrottle>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
 }

@@ -61,7 +61,9 @@ async fn password_matches(password: String, hash: String) -> ApiResult<bool> {
 /// Log in with email and password.
 ///
 /// Unknown email and wrong password get the same 401 `invalid_credentials`. When the email exists
-/// in several tenants, `tenant` (the slug) picks one; without it the answer is 422.
+/// in several tenants, `tenant` (the slug) picks one; without it the answer is 422. After 5 wrong
+/// passwords for an email within 15 minutes, its logins are refused with 429
+/// `too_many_attempts` (and `Retry-After`) until the oldest failure is 15 minutes old.
 #[utoipa::path(
     post, path = "/auth/login", tag = "auth",
     request_body = LoginRequest,
@@ -69,6 +71,8 @@ async fn password_matches(password: String, hash: String) -> ApiResult<bool> {
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
         (status = 422, description = "Invalid body, or the email exists in several tenants and no `tenant` was given", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this email; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a login may be tried again"))),
     ),
     security(())
 )]
@@ -77,13 +81,36 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRe
     if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS || body.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiError::InvalidCredentials(INVALID_CREDENTIALS));
     }
-    let mut candidates = state.store.find_users_by_email_unscoped(&email).await?;
+    let started = now_ms();
+    if let Err(wait_ms) = state.login_throttle.check(&email, started) {
+        return Err(ApiError::TooManyAttempts(u64::try_from(wait_ms / 1000 + 1).unwrap_or(1)));
+    }
+    let result = authenticate(&state, &email, &body).await;
+    match &result {
+        Err(ApiError::InvalidCredentials(_)) => state.login_throttle.failed(&email, started),
+        Ok(_) => state.login_throttle.succeeded(&email),
+        Err(_) => {}
+    }
+    let user = result?;
+    let now = now_ms();
+    let ttl_ms = i64::try_from(state.settings.auth.session_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let expires_at = now.saturating_add(ttl_ms);
+    let token = new_token("sbs_");
+    state.store.create_session(&user, &token_hash(&token), expires_at, now).await?;
+    tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, "login");
+    Ok(Json(LoginResponse { token, expires_at, user }))
+}
+
+/// The user these credentials belong to, or `InvalidCredentials` (the same answer for an
+/// unknown email and a wrong password, with similar timing).
+async fn authenticate(state: &AppState, email: &str, body: &LoginRequest) -> ApiResult<User> {
+    let mut candidates = state.store.find_users_by_email_unscoped(email).await?;
     if let Some(slug) = body.tenant.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let tenant = state.store.find_tenant_by_slug_unscoped(slug).await?;
         candidates.retain(|u| tenant.as_ref().is_some_and(|t| t.id == u.tenant_id));
     }
     if candidates.is_empty() {
-        password_matches(body.password, DUMMY_HASH.clone()).await?;
+        password_matches(body.password.clone(), DUMMY_HASH.clone()).await?;
         return Err(ApiError::InvalidCredentials(INVALID_CREDENTIALS));
     }
     // Check the password before saying anything about several tenants, so a caller without the
@@ -95,22 +122,11 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRe
             matching.push(user);
         }
     }
-    let user = match matching.len() {
-        0 => return Err(ApiError::InvalidCredentials(INVALID_CREDENTIALS)),
-        1 if !several => matching.remove(0),
-        _ => {
-            return Err(ApiError::Unprocessable(
-                "this email belongs to several tenants; give the tenant's slug in `tenant`".into(),
-            ))
-        }
-    };
-    let now = now_ms();
-    let ttl_ms = i64::try_from(state.settings.auth.session_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let expires_at = now.saturating_add(ttl_ms);
-    let token = new_token("sbs_");
-    state.store.create_session(&user, &token_hash(&token), expires_at, now).await?;
-    tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, "login");
-    Ok(Json(LoginResponse { token, expires_at, user }))
+    match matching.len() {
+        0 => Err(ApiError::InvalidCredentials(INVALID_CREDENTIALS)),
+        1 if !several => Ok(matching.remove(0)),
+        _ => Err(ApiError::Unprocessable("this email belongs to several tenants; give the tenant's slug in `tenant`".into())),
+    }
 }
 
 /// The bearer token of a request (already authenticated by `Principal`).

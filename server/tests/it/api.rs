@@ -335,3 +335,33 @@ async fn agents_work_their_own_conversations() {
     assert!(events.as_array().is_some_and(|e| !e.is_empty()));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_email_out() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, _) = app.available_agent(&admin, "target@example.com", 1).await;
+    let attempt = |password: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"email": "target@example.com", "password": password}))
+                .send()
+                .await
+                .expect("login")
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong-password-000").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Locked: even the right password is refused now, with a machine-readable code.
+    let r = attempt("agent-password-123").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = r.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!(retry_after > 800 && retry_after <= 900, "about 15 minutes: {retry_after}");
+    assert_eq!(error_code(r).await, "too_many_attempts");
+    // Other accounts are unaffected.
+    assert!(app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.starts_with("sbs_"));
+    app.stop().await;
+}
