@@ -655,43 +655,7 @@ async fn external_content_is_fetched_without_line_credentials() {
 // ---------------------------------------------------------------------------------------------
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|f| json!(f)),
-        prop_oneof![
-            Just("message".to_owned()),
-            Just("text".to_owned()),
-            Just("image".to_owned()),
-            Just("location".to_owned()),
-            ".{0,12}"
-        ]
-        .prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(
-                prop_oneof![
-                    Just("type".to_owned()),
-                    Just("events".to_owned()),
-                    Just("message".to_owned()),
-                    Just("source".to_owned()),
-                    Just("id".to_owned()),
-                    Just("userId".to_owned()),
-                    Just("replyToken".to_owned()),
-                    Just("timestamp".to_owned()),
-                    Just("latitude".to_owned()),
-                    Just("contentProvider".to_owned()),
-                    "[a-z]{1,8}"
-                ],
-                inner,
-                0..6
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    fake::arbitrary_json(&["type", "events", "message", "source", "id", "userId", "replyToken", "timestamp", "latitude", "contentProvider"], &["message", "text", "image", "location"])
 }
 
 proptest! {

@@ -512,43 +512,7 @@ async fn downloads_are_plain_gets_of_the_cdn_url() {
 }
 
 fn arb_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
-        prop_oneof![Just("image".to_owned()), Just("location".to_owned()), Just("file".to_owned()), ".{0,12}"]
-            .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::btree_map(
-                prop_oneof![
-                    Just("message".to_owned()),
-                    Just("mid".to_owned()),
-                    Just("sender".to_owned()),
-                    Just("id".to_owned()),
-                    Just("text".to_owned()),
-                    Just("attachments".to_owned()),
-                    Just("type".to_owned()),
-                    Just("payload".to_owned()),
-                    Just("coordinates".to_owned()),
-                    Just("lat".to_owned()),
-                    Just("long".to_owned()),
-                    Just("delivery".to_owned()),
-                    Just("mids".to_owned()),
-                    Just("read".to_owned()),
-                    Just("postback".to_owned()),
-                    Just("is_echo".to_owned()),
-                    "[a-z_]{1,8}"
-                ],
-                inner,
-                0..5
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    fake::arbitrary_json(&["message", "mid", "sender", "id", "text", "attachments", "type", "payload", "coordinates", "lat", "long", "delivery", "mids", "read", "postback", "is_echo"], &["image", "location", "file"])
 }
 
 proptest! {

@@ -530,46 +530,7 @@ async fn downloads_media_through_the_media_url_with_the_bearer_token() {
 }
 
 fn arb_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
-        prop_oneof![
-            Just("text".to_owned()),
-            Just("image".to_owned()),
-            Just("location".to_owned()),
-            Just("messages".to_owned()),
-            Just(PHONE_NUMBER_ID.to_owned()),
-            ".{0,12}"
-        ]
-        .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::btree_map(
-                prop_oneof![
-                    Just("type".to_owned()),
-                    Just("id".to_owned()),
-                    Just("from".to_owned()),
-                    Just("messages".to_owned()),
-                    Just("statuses".to_owned()),
-                    Just("contacts".to_owned()),
-                    Just("text".to_owned()),
-                    Just("image".to_owned()),
-                    Just("location".to_owned()),
-                    Just("latitude".to_owned()),
-                    Just("longitude".to_owned()),
-                    Just("status".to_owned()),
-                    "[a-z_]{1,8}"
-                ],
-                inner,
-                0..5
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    fake::arbitrary_json(&["type", "id", "from", "messages", "statuses", "contacts", "text", "image", "location", "latitude", "longitude", "status"], &["text", "image", "location", "messages"])
 }
 
 proptest! {
