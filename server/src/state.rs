@@ -20,8 +20,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// This process's name among the nodes (outbox leases, logs).
     pub node_id: Arc<str>,
-    /// Decides which agent gets a waiting conversation. The switch-and-queue router replaces
-    /// the placeholder behind this seam.
+    /// Decides which agent gets a waiting conversation (`dispatch::PolicyDispatcher`).
     pub dispatcher: Arc<dyn Dispatcher>,
     /// Wakes the outbox worker as soon as a reply with an outbox entry commits.
     pub outbox_wake: Arc<Notify>,
