@@ -7,7 +7,9 @@
 #
 # Needs a local Postgres on 127.0.0.1:5432 with trust auth for user `postgres` (override with
 # LOADGEN_PG=host:port; LOADGEN_SKIP_POSTGRES=1 skips the Postgres runs; LOADGEN_NO_BUILD=1
-# uses the release binaries already built). Exits non-zero when a
+# uses the binaries already built; LOADGEN_PROFILE=debug builds and uses debug binaries, which
+# is how the test command smoke-runs the harness without a release build — never quote figures
+# from a debug run). Exits non-zero when a
 # scenario loses or duplicates messages, a request or connection fails, or a run errors. It
 # never judges timing: the numbers are printed and written, not asserted.
 set -euo pipefail
@@ -27,14 +29,20 @@ esac
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "open-files limit: $(ulimit -n)"
 
+profile="${LOADGEN_PROFILE:-release}"
+case "$profile" in
+  release) build_flags=(--release) ;;
+  debug) build_flags=() ;;
+  *) echo "LOADGEN_PROFILE must be release or debug" >&2; exit 2 ;;
+esac
 if [[ "${LOADGEN_NO_BUILD:-0}" != 1 ]]; then
-  cargo build --release -p switchboard-server --bin switchboard
-  cargo build --release -p switchboard-load-tests --bin loadgen
+  cargo build "${build_flags[@]}" -p switchboard-server --bin switchboard
+  cargo build "${build_flags[@]}" -p switchboard-load-tests --bin loadgen
 fi
 
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-loadgen="$target_dir/release/loadgen"
-export SWITCHBOARD_BIN="$target_dir/release/switchboard"
+loadgen="$target_dir/$profile/loadgen"
+export SWITCHBOARD_BIN="$target_dir/$profile/switchboard"
 pg="${LOADGEN_PG:-127.0.0.1:5432}"
 
 dbs=(sqlite)
