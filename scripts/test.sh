@@ -8,9 +8,9 @@
 #   4. runs the end-to-end suite: the real `switchboard` binary driven by socket.io-client, on
 #      SQLite and on Postgres + Redis with two server processes;
 #   5. fuzzes the REST API with schemathesis against its own OpenAPI document;
-#   6. smoke-runs every benchmark scenario for a few seconds (so the harness does not rot);
-#   7. builds the browser console and widget and drives them in Debian's Chromium with
-#      Playwright (installing Chromium if missing).
+#   6. builds the browser console and widget and drives them in Debian's Chromium with
+#      Playwright (installing Chromium if missing);
+#   7. smoke-runs every benchmark scenario for a few seconds (so the harness does not rot).
 # Every backend is required: a database that cannot be reached fails the run instead of being
 # skipped.
 set -euo pipefail
