@@ -152,7 +152,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
 pub fn router(state: AppState, with_metrics: bool) -> Router {
     let max_body = state.settings.max_body_bytes;
     let mut app = Router::new()
-        .nest("/api/v1", api::router().merge(supervisor::router()).merge(queues::router()))
+        .nest("/api/v1", api::router())
         .merge(gateway::router())
         .merge(ops::router())
         .merge(web::router());

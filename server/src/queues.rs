@@ -29,7 +29,7 @@ async fn find_team(state: &AppState, principal: &Principal, id: TeamId) -> ApiRe
 }
 
 /// The team queue's policy in force (the defaults where none is stored).
-#[utoipa::path(get, path = "/api/v1/teams/{id}/policy", tag = "routing", security(("bearer" = [])),
+#[utoipa::path(get, path = "/teams/{id}/policy", tag = "routing", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Team id")),
     responses(
         (status = 200, description = "The policy in force", body = Object),
@@ -45,7 +45,7 @@ pub async fn get_policy(State(state): State<AppState>, principal: Principal, Api
 
 /// Replaces the team queue's policy. Unknown keys, negative durations and inconsistent
 /// overflow settings are refused with 422 and change nothing.
-#[utoipa::path(put, path = "/api/v1/teams/{id}/policy", tag = "routing", security(("bearer" = [])),
+#[utoipa::path(put, path = "/teams/{id}/policy", tag = "routing", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Team id")),
     request_body(content = Object, description = "A QueuePolicy: strategy, priority_aging_ms, max_priority_boost, ... (docs/routing.md)"),
     responses(
@@ -71,7 +71,7 @@ pub async fn put_policy(
 }
 
 /// An agent takes a waiting conversation from a manual-pick queue they serve.
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/claim", tag = "routing", security(("bearer" = [])),
+#[utoipa::path(post, path = "/conversations/{id}/claim", tag = "routing", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Conversation id")),
     responses(
         (status = 200, description = "Assigned to the caller", body = Conversation),

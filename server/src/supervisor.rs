@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
 /// 30 minutes.
 #[utoipa::path(
     get,
-    path = "/api/v1/supervisor/queues",
+    path = "/supervisor/queues",
     tag = "supervisor",
     security(("bearer" = [])),
     responses(
@@ -39,7 +39,7 @@ pub async fn queues(State(state): State<AppState>, principal: Principal) -> ApiR
 /// rate and latency, the last error, and the circuit breaker's state.
 #[utoipa::path(
     get,
-    path = "/api/v1/supervisor/channels",
+    path = "/supervisor/channels",
     tag = "supervisor",
     security(("bearer" = [])),
     responses(

@@ -40,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .merge(conversations::router())
         .merge(outbox::router())
         .merge(tokens::router())
+        .merge(crate::supervisor::router())
+        .merge(crate::queues::router())
         // After the routes: it is installed on each route present now.
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound("route") });
@@ -65,6 +67,8 @@ pub fn router() -> Router<AppState> {
         conversations::list_events,
         outbox::list_outbox, outbox::retry,
         tokens::list_tokens, tokens::create_token, tokens::delete_token,
+        crate::supervisor::queues, crate::supervisor::channels,
+        crate::queues::get_policy, crate::queues::put_policy, crate::queues::claim,
     ),
     components(schemas(
         crate::error::ErrorBody, crate::error::ErrorDetail,
@@ -78,6 +82,8 @@ pub fn router() -> Router<AppState> {
         (name = "inboxes", description = "Channels' entry points and their credentials"),
         (name = "channels", description = "Message ingestion from business systems (API channel)"),
         (name = "conversations", description = "Conversations, messages and their life cycle"),
+        (name = "supervisor", description = "Live queue and provider health"),
+        (name = "routing", description = "Team queue policies and manual pick"),
         (name = "outbox", description = "Reply deliveries and dead letters"),
         (name = "api-tokens", description = "API keys for business systems"),
     )

@@ -158,6 +158,12 @@ fn table() -> Vec<Row> {
         row(M::GET, "/api-tokens", None, [U, F, F, A, A, F, A, U]),
         row(M::POST, "/api-tokens", Some(r#"{"name": "key {caller}", "role": "agent"}"#), [U, F, F, A, A, F, A, U]),
         row(M::DELETE, "/api-tokens/{victim}", None, [U, F, F, A, N, F, A, U]),
+        row(M::GET, "/supervisor/queues", None, [U, F, A, A, A, F, A, U]),
+        row(M::GET, "/supervisor/channels", None, [U, F, A, A, A, F, A, U]),
+        row(M::GET, "/teams/{team}/policy", None, [U, F, A, A, N, F, A, U]),
+        row(M::PUT, "/teams/{team}/policy", Some(r#"{"strategy": "least_loaded"}"#), [U, F, F, A, N, F, A, U]),
+        // The fixture's queue is not a manual-pick queue: nobody may claim from it.
+        row(M::POST, "/conversations/{queued}/claim", None, [U, F, F, F, N, F, F, U]),
         // Late: once a supervisor resolves it, the rows above about `{queued}` would see 409.
         row(M::POST, "/conversations/{queued}/resolve", Some(r#"{"reason": "spam"}"#), [U, F, S, S, N, F, S, U]),
     ];
