@@ -8,9 +8,10 @@
 #   4. runs the end-to-end suite: the real `switchboard` binary driven by socket.io-client, on
 #      SQLite and on Postgres + Redis with two server processes;
 #   5. fuzzes the REST API with schemathesis against its own OpenAPI document;
-#   6. builds the browser console and widget and drives them in Debian's Chromium with
-#      Playwright (installing Chromium if missing);
-#   7. smoke-runs every benchmark scenario for a few seconds (so the harness does not rot).
+#   6. smoke-runs every benchmark scenario for a few seconds (so the harness does not rot);
+#   7. builds the browser console and widget and drives them in Debian's Chromium with
+#      Playwright (installing Chromium if missing). Last, so the run closes on a test
+#      runner's summary.
 # Every backend is required: a database that cannot be reached fails the run instead of being
 # skipped.
 set -euo pipefail
@@ -47,8 +48,8 @@ cargo build -p switchboard-server --bin switchboard --locked
 echo "== Schemathesis against the served OpenAPI document (no 5xx, responses match the schema)"
 SWITCHBOARD_BIN=target/debug/switchboard bash tests/schemathesis/run.sh
 
-echo "== Browser tests (console and widget in Chromium via Playwright)"
-bash tests/browser/run.sh
-
 echo "== Benchmark harness smoke run (debug build: checks loss/duplicates, never timing)"
 LOADGEN_PROFILE=debug bash load-tests/run.sh --smoke
+
+echo "== Browser tests (console and widget in Chromium via Playwright)"
+bash tests/browser/run.sh
