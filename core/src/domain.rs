@@ -248,6 +248,10 @@ pub struct Contact {
     pub id: ContactId,
     pub tenant_id: TenantId,
     pub name: Option<String>,
+    /// Attributes kept across the contact's conversations (collected with `scope: "contact"`,
+    /// or set by the decision hook's `contact_attributes`).
+    #[schema(value_type = Object)]
+    pub attributes: Value,
     pub created_at: Millis,
 }
 
@@ -280,6 +284,16 @@ pub struct Conversation {
     /// Free JSON a business application attaches (seed 001's `biz_data`).
     #[schema(value_type = Object)]
     pub biz_data: Value,
+    /// Attributes the auto-responder collected or the decision hook set (name → JSON value).
+    #[schema(value_type = Object)]
+    pub attributes: Value,
+    /// Labels set by the auto-responder's routing (or later by agents).
+    pub tags: Vec<String>,
+    /// Skills an agent needs for this conversation: `[{"skill": "billing", "min_proficiency": 2}]`.
+    #[schema(value_type = Vec<Object>)]
+    pub required_skills: Value,
+    /// The agent the auto-responder or decision hook asked for, if any.
+    pub preferred_agent_id: Option<UserId>,
     pub updated_at: Millis,
 }
 

@@ -7,6 +7,7 @@
 //! `_unscoped` are the few entry points that discover the tenant (login, token lookup, webhook
 //! ingestion) and must only be called before a tenant is known.
 
+use crate::autoresponder::records::*;
 use crate::domain::*;
 use crate::error::StoreResult;
 use crate::ids::*;
@@ -136,4 +137,24 @@ pub trait Store: Send + Sync + 'static {
     async fn list_outbox(&self, tenant: TenantId, status: Option<OutboxStatus>, limit: i64) -> StoreResult<Vec<OutboxEntry>>;
     /// Puts a dead entry back to pending with a fresh retry budget.
     async fn retry_outbox(&self, tenant: TenantId, id: OutboxId, now: Millis) -> StoreResult<OutboxEntry>;
+
+    // ---- auto-responder --------------------------------------------------------------------
+    async fn get_inbox_flow(&self, tenant: TenantId, inbox: InboxId) -> StoreResult<Option<InboxFlow>>;
+    /// Saves (creates or replaces) an inbox's flow. New conversations on an inbox with a flow
+    /// start in the `bot` state; ingestion checks for the row in its own transaction.
+    async fn set_inbox_flow(&self, tenant: TenantId, inbox: InboxId, flow: &serde_json::Value, now: Millis) -> StoreResult<InboxFlow>;
+    /// Removes an inbox's flow (`NotFound` if it has none). Conversations already with the bot
+    /// are handed off by the server on their next message.
+    async fn delete_inbox_flow(&self, tenant: TenantId, inbox: InboxId) -> StoreResult<()>;
+    async fn get_bot_session(&self, tenant: TenantId, conversation: ConversationId) -> StoreResult<Option<BotSession>>;
+    /// Commits one bot turn atomically (see [`BotTurn`]): `Conflict` when another turn won the
+    /// compare-and-swap, `InvalidState` when the conversation has left the `bot` state.
+    async fn commit_bot_turn(&self, turn: BotTurn) -> StoreResult<BotTurnOutcome>;
+    /// Conversations with the bot that need a turn nobody is taking: inbound messages newer than
+    /// the session's last (or no session) older than `stale_before`, or a decision hook call
+    /// whose deadline is before `now`. The recovery sweep after a node dies mid-turn.
+    async fn bot_conversations_needing_attention(&self, now: Millis, stale_before: Millis, limit: i64) -> StoreResult<Vec<(TenantId, ConversationId)>>;
+    async fn record_hook_call(&self, call: NewHookCall) -> StoreResult<()>;
+    /// The newest calls first.
+    async fn list_hook_calls(&self, tenant: TenantId, inbox: InboxId, limit: i64) -> StoreResult<Vec<HookCall>>;
 }

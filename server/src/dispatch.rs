@@ -227,6 +227,10 @@ mod tests {
             closed_at: None,
             close_reason: None,
             biz_data: serde_json::Value::Null,
+            attributes: serde_json::json!({}),
+            tags: Vec::new(),
+            required_skills: serde_json::json!([]),
+            preferred_agent_id: None,
             updated_at: queued_at,
         }
     }

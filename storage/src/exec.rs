@@ -117,3 +117,11 @@ pub(crate) fn opt_parsed<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T
 pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
     Ok(serde_json::from_str(&text(row, col)?)?)
 }
+
+/// A nullable JSON column; NULL reads as `T::default()` (an empty object or list).
+pub(crate) fn json_or_default<T: serde::de::DeserializeOwned + Default>(row: &AnyRow, col: &str) -> Result<T> {
+    match opt_text(row, col)? {
+        Some(t) => Ok(serde_json::from_str(&t)?),
+        None => Ok(T::default()),
+    }
+}

@@ -37,6 +37,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261122000002_team_routing_policy.sql"),
         include_str!("../../migrations/sqlite/20261122000002_team_routing_policy.sql"),
     ),
+    (
+        20261123000001,
+        "auto_responder",
+        include_str!("../../migrations/postgres/20261123000001_auto_responder.sql"),
+        include_str!("../../migrations/mysql/20261123000001_auto_responder.sql"),
+        include_str!("../../migrations/sqlite/20261123000001_auto_responder.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -588,6 +588,30 @@ impl Flow {
         Flow::from_value(value)
     }
 
+    /// Every route in the flow with its path (`steps[2].options[0].route`), for checks the
+    /// engine cannot make itself, such as whether a named team exists.
+    pub fn routes(&self) -> Vec<(String, &RouteSpec)> {
+        let mut found = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            match step {
+                Step::Menu(menu) => {
+                    for (j, option) in menu.options.iter().enumerate() {
+                        if let Some(route) = &option.route {
+                            found.push((format!("steps[{i}].options[{j}].route"), route));
+                        }
+                    }
+                }
+                Step::Handoff(handoff) => {
+                    if let Some(route) = &handoff.route {
+                        found.push((format!("steps[{i}].route"), route));
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
     /// [`Flow::parse`] for an already-parsed JSON value.
     pub fn from_value(value: Value) -> Result<Flow, Vec<FlowError>> {
         let flow = match serde_json::from_value::<Flow>(value.clone()) {

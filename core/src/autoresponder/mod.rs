@@ -8,6 +8,7 @@
 //! - [`engine`]: [`step`], the state machine from ([`FlowState`], [`Input`]) to
 //!   ([`FlowState`], [`Action`]s).
 //! - [`hook`]: the decision hook's request and answer ([`Instructions`]).
+//! - [`records`]: what the server stores for it (flows, bot sessions, turns, the hook call log).
 //!
 //! Like all of core this does no IO and reads no clock: the server stores flows and states,
 //! calls [`step`] with `now`, sends replies, applies routing and makes the hook's HTTP call.
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod flow;
 pub mod hook;
 pub mod hours;
+pub mod records;
 pub mod text;
 
 #[cfg(test)]
@@ -26,3 +28,4 @@ pub use engine::{step, Action, BotCloseReason, FlowState, FlowStatus, HandoffRea
 pub use flow::{CompiledFlow, FieldScope, Flow, FlowError, RouteSpec, SkillSpec, Step, StepId, TeamRef};
 pub use hook::{DecisionHookRequest, HookContact, HookFailure, HookInbox, Instructions, Then};
 pub use hours::BusinessHours;
+pub use records::{BotEnd, BotRouting, BotSession, BotTurn, BotTurnOutcome, HookCall, InboxFlow, NewHookCall};

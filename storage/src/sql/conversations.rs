@@ -34,13 +34,20 @@ impl SqlStore {
         let now = msg.now;
         let mut tx = self.pool.begin().await?;
 
-        let inbox = sqlx::query(&self.sql("SELECT team_id FROM inboxes WHERE id = ? AND tenant_id = ?"))
+        // An inbox with an auto-responder flow starts its conversations with the bot.
+        let inbox = sqlx::query(&self.sql(
+            "SELECT team_id, (SELECT COUNT(*) FROM inbox_flows f WHERE f.inbox_id = inboxes.id) AS flows \
+             FROM inboxes WHERE id = ? AND tenant_id = ?",
+        ))
             .bind(msg.inbox_id.0)
             .bind(tenant.0)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(inbox) = inbox else { return not_found() };
         let team_id: Option<i64> = inbox.try_get("team_id")?;
+        let with_bot = crate::exec::int(&inbox, "flows")? > 0;
+        let (initial_state, queued_at) =
+            if with_bot { (ConversationState::Bot, None) } else { (ConversationState::Queued, Some(now)) };
 
         // 1. The contact, found by its identity on this inbox.
         let contact = self.contact_for_identity(&mut tx, msg).await?;
@@ -63,11 +70,11 @@ impl SqlStore {
                     .bind(tenant.0)
                     .bind(msg.inbox_id.0)
                     .bind(contact.0)
-                    .bind(ConversationState::Queued.as_str())
+                    .bind(initial_state.as_str())
                     .bind(DEFAULT_PRIORITY)
                     .bind(team_id)
                     .bind(now)
-                    .bind(now)
+                    .bind(queued_at)
                     .bind("{}")
                     .bind(now)
                     .bind(contact.0);
@@ -256,27 +263,20 @@ impl SqlStore {
             return Err(Error::invalid_state("conversation is closed"));
         }
 
-        let status = if reply.outbox.is_some() { DeliveryStatus::Pending } else { DeliveryStatus::Sent };
-        let sql = self.dialect.insert_ignore(
-            "INSERT INTO messages (tenant_id, conversation_id, inbox_id, direction, sender_kind, sender_user_id, text, \
-             attachments, platform_message_id, client_message_id, status, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
-            true,
-        );
-        let query = sqlx::query(&sql)
-            .bind(tenant.0)
-            .bind(conversation.id.0)
-            .bind(conversation.inbox_id.0)
-            .bind(MessageDirection::Outbound.as_str())
-            .bind(reply.sender_kind.as_str())
-            .bind(reply.sender_user_id.map(|u| u.0))
-            .bind(reply.text.as_deref())
-            .bind(serde_json::to_string(&reply.attachments)?)
-            .bind(reply.client_message_id.as_deref())
-            .bind(status.as_str())
-            .bind(now)
-            .bind(now);
-        let Some(message_id) = insert_ignore_id(self.dialect, &mut *tx, query).await? else {
+        let inserted = insert_outbound(
+            self,
+            &mut tx,
+            &conversation,
+            reply.sender_kind,
+            reply.sender_user_id,
+            reply.text.as_deref(),
+            &reply.attachments,
+            reply.client_message_id.as_deref(),
+            reply.outbox.as_ref(),
+            now,
+        )
+        .await?;
+        let Some((message, outbox)) = inserted else {
             // The same client id was committed by a concurrent resend (our insert waited for it).
             tx.rollback().await?;
             let mut conn = self.pool.acquire().await?;
@@ -286,30 +286,6 @@ impl SqlStore {
                 None => Err(Error::Retry("duplicate reply vanished")),
             };
         };
-
-        let outbox = match &reply.outbox {
-            Some(entry) => {
-                let sql = self.dialect.insert_returning_id(
-                    "INSERT INTO outbox (tenant_id, inbox_id, message_id, kind, payload, status, attempts, \
-                     next_attempt_at, last_error, lease_owner, lease_until, created_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, NULL, ?, ?)",
-                );
-                let query = sqlx::query(&sql)
-                    .bind(tenant.0)
-                    .bind(conversation.inbox_id.0)
-                    .bind(message_id)
-                    .bind(&entry.kind)
-                    .bind(serde_json::to_string(&entry.payload)?)
-                    .bind(OutboxStatus::Pending.as_str())
-                    .bind(now)
-                    .bind(now)
-                    .bind(now);
-                let id = insert_id(self.dialect, &mut *tx, query).await?;
-                Some(self.get_outbox_on(&mut tx, OutboxId(id)).await?)
-            }
-            None => None,
-        };
-        let message = self.get_message_on(&mut tx, tenant, MessageId(message_id)).await?;
         tx.commit().await?;
         Ok(ReplyOutcome { message, outbox, created: true })
     }
@@ -498,4 +474,70 @@ impl SqlStore {
         let found = sqlx::query(&self.sql(&sql)).bind(id.0).bind(tenant.0).fetch_all(&mut *conn).await?;
         found.iter().map(rows::event).collect()
     }
+}
+
+/// Inserts an outbound message (an agent's or the bot's) and, when `outbox` is given, its
+/// delivery entry, inside the caller's transaction on a conversation it has locked. `None` when
+/// the insert was skipped because `client_message_id` is already stored for the conversation.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn insert_outbound(
+    store: &SqlStore,
+    conn: &mut AnyConnection,
+    conversation: &Conversation,
+    sender_kind: SenderKind,
+    sender_user_id: Option<UserId>,
+    text: Option<&str>,
+    attachments: &[Attachment],
+    client_message_id: Option<&str>,
+    outbox: Option<&NewOutbox>,
+    now: Millis,
+) -> Result<Option<(Message, Option<OutboxEntry>)>> {
+    let tenant = conversation.tenant_id;
+    let status = if outbox.is_some() { DeliveryStatus::Pending } else { DeliveryStatus::Sent };
+    let sql = store.dialect.insert_ignore(
+        "INSERT INTO messages (tenant_id, conversation_id, inbox_id, direction, sender_kind, sender_user_id, text, \
+         attachments, platform_message_id, client_message_id, status, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+        true,
+    );
+    let query = sqlx::query(&sql)
+        .bind(tenant.0)
+        .bind(conversation.id.0)
+        .bind(conversation.inbox_id.0)
+        .bind(MessageDirection::Outbound.as_str())
+        .bind(sender_kind.as_str())
+        .bind(sender_user_id.map(|u| u.0))
+        .bind(text)
+        .bind(serde_json::to_string(attachments)?)
+        .bind(client_message_id)
+        .bind(status.as_str())
+        .bind(now)
+        .bind(now);
+    let Some(message_id) = insert_ignore_id(store.dialect, &mut *conn, query).await? else {
+        return Ok(None);
+    };
+    let entry = match outbox {
+        Some(entry) => {
+            let sql = store.dialect.insert_returning_id(
+                "INSERT INTO outbox (tenant_id, inbox_id, message_id, kind, payload, status, attempts, \
+                 next_attempt_at, last_error, lease_owner, lease_until, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, NULL, ?, ?)",
+            );
+            let query = sqlx::query(&sql)
+                .bind(tenant.0)
+                .bind(conversation.inbox_id.0)
+                .bind(message_id)
+                .bind(&entry.kind)
+                .bind(serde_json::to_string(&entry.payload)?)
+                .bind(OutboxStatus::Pending.as_str())
+                .bind(now)
+                .bind(now)
+                .bind(now);
+            let id = insert_id(store.dialect, &mut *conn, query).await?;
+            Some(store.get_outbox_on(conn, OutboxId(id)).await?)
+        }
+        None => None,
+    };
+    let message = store.get_message_on(conn, tenant, MessageId(message_id)).await?;
+    Ok(Some((message, entry)))
 }

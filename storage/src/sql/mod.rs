@@ -3,6 +3,7 @@
 //! [`SqlStore::run`], which retries transactions the database aborted to break a deadlock.
 
 mod assignment;
+mod bot;
 mod channels;
 mod conversations;
 mod inboxes;
@@ -17,6 +18,7 @@ use sqlx::AnyConnection;
 use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
+use switchboard_core::autoresponder::records::*;
 use switchboard_core::domain::*;
 use switchboard_core::error::StoreResult;
 use switchboard_core::ids::*;
@@ -387,5 +389,48 @@ impl Store for SqlStore {
     }
     async fn retry_outbox(&self, tenant: TenantId, id: OutboxId, now: Millis) -> StoreResult<OutboxEntry> {
         self.run(|| self.retry_outbox_impl(tenant, id, now)).await
+    }
+
+    async fn get_inbox_flow(&self, tenant: TenantId, inbox: InboxId) -> StoreResult<Option<InboxFlow>> {
+        self.run(|| self.get_inbox_flow_impl(tenant, inbox)).await
+    }
+
+    async fn set_inbox_flow(
+        &self,
+        tenant: TenantId,
+        inbox: InboxId,
+        flow: &serde_json::Value,
+        now: Millis,
+    ) -> StoreResult<InboxFlow> {
+        self.run(|| self.set_inbox_flow_impl(tenant, inbox, flow, now)).await
+    }
+
+    async fn delete_inbox_flow(&self, tenant: TenantId, inbox: InboxId) -> StoreResult<()> {
+        self.run(|| self.delete_inbox_flow_impl(tenant, inbox)).await
+    }
+
+    async fn get_bot_session(&self, tenant: TenantId, conversation: ConversationId) -> StoreResult<Option<BotSession>> {
+        self.run(|| self.get_bot_session_impl(tenant, conversation)).await
+    }
+
+    async fn commit_bot_turn(&self, turn: BotTurn) -> StoreResult<BotTurnOutcome> {
+        self.run(|| self.commit_bot_turn_impl(&turn)).await
+    }
+
+    async fn bot_conversations_needing_attention(
+        &self,
+        now: Millis,
+        stale_before: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<(TenantId, ConversationId)>> {
+        self.run(|| self.bot_conversations_needing_attention_impl(now, stale_before, limit)).await
+    }
+
+    async fn record_hook_call(&self, call: NewHookCall) -> StoreResult<()> {
+        self.run(|| self.record_hook_call_impl(&call)).await
+    }
+
+    async fn list_hook_calls(&self, tenant: TenantId, inbox: InboxId, limit: i64) -> StoreResult<Vec<HookCall>> {
+        self.run(|| self.list_hook_calls_impl(tenant, inbox, limit)).await
     }
 }

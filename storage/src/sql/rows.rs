@@ -2,7 +2,7 @@
 //! domain object uses the `*_COLS` constant here so the decoder and the query cannot drift.
 
 use crate::error::Result;
-use crate::exec::{flag, int, json, opt_int, opt_parsed, opt_text, parsed, text};
+use crate::exec::{flag, int, json, json_or_default, opt_int, opt_parsed, opt_text, parsed, text};
 use sqlx::any::AnyRow;
 use switchboard_core::domain::*;
 use switchboard_core::ids::*;
@@ -84,15 +84,21 @@ pub(crate) fn inbox_token_hash(row: &AnyRow) -> Result<Option<String>> {
     opt_text(row, "token_hash")
 }
 
-pub(crate) const CONTACT_COLS: &str = "id, tenant_id, name, created_at";
+pub(crate) const CONTACT_COLS: &str = "id, tenant_id, name, attributes, created_at";
 
 pub(crate) fn contact(row: &AnyRow) -> Result<Contact> {
     Ok(Contact {
         id: ContactId(int(row, "id")?),
         tenant_id: TenantId(int(row, "tenant_id")?),
         name: opt_text(row, "name")?,
+        attributes: object_or_empty(row, "attributes")?,
         created_at: int(row, "created_at")?,
     })
+}
+
+/// A nullable JSON object column; NULL reads as `{}`.
+fn object_or_empty(row: &AnyRow, col: &str) -> Result<serde_json::Value> {
+    Ok(json_or_default::<Option<serde_json::Value>>(row, col)?.unwrap_or_else(|| serde_json::json!({})))
 }
 
 pub(crate) fn contact_identity(row: &AnyRow) -> Result<ContactIdentity> {
@@ -105,7 +111,7 @@ pub(crate) fn contact_identity(row: &AnyRow) -> Result<ContactIdentity> {
 
 pub(crate) const CONVERSATION_COLS: &str = "id, tenant_id, inbox_id, contact_id, state, priority, team_id, \
      assignee_id, created_at, queued_at, assigned_at, first_agent_reply_at, closed_at, close_reason, biz_data, \
-     updated_at";
+     attributes, tags, required_skills, preferred_agent_id, updated_at";
 
 pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
     Ok(Conversation {
@@ -124,6 +130,11 @@ pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
         closed_at: opt_int(row, "closed_at")?,
         close_reason: opt_parsed(row, "close_reason", CloseReason::parse)?,
         biz_data: json(row, "biz_data")?,
+        attributes: object_or_empty(row, "attributes")?,
+        tags: json_or_default(row, "tags")?,
+        required_skills: json_or_default::<Option<serde_json::Value>>(row, "required_skills")?
+            .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
+        preferred_agent_id: opt_int(row, "preferred_agent_id")?.map(UserId),
         updated_at: int(row, "updated_at")?,
     })
 }

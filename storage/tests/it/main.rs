@@ -36,6 +36,7 @@ mod harness;
 
 mod accounts;
 mod assignment;
+mod bot;
 mod channels;
 mod inboxes;
 mod ingest;
