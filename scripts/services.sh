@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the test suite talks to are installed and running on this machine:
-# PostgreSQL (5432), MariaDB (3306) and Redis (6379). Installs them from Debian's packages when
-# missing (needs root), starts them when stopped, and waits until each answers.
+# PostgreSQL (5432), MariaDB (3306), Redis (6379) and an S3-compatible server (moto, 9000).
+# Installs them from Debian's packages (moto from PyPI) when missing (needs root), starts them
+# when stopped, and waits until each answers.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -49,3 +50,18 @@ psql -h 127.0.0.1 -U postgres -Atc 'select 1' >/dev/null 2>&1 || {
 }
 mariadb -h 127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null 2>&1 || true
 echo "services: PostgreSQL, MariaDB and Redis are up"
+
+# An S3-compatible server for the media store's tests: moto's standalone server (PyPI
+# `moto[server]`) on 127.0.0.1:${SWITCHBOARD_TEST_S3_PORT:-9000}, in memory. Skipped when something
+# already answers there as S3; the tests create their own bucket.
+s3_port=${SWITCHBOARD_TEST_S3_PORT:-9000}
+s3_answers() { curl -sf -m 2 "http://127.0.0.1:$s3_port/" 2>/dev/null | grep -q ListAllMyBucketsResult; }
+if ! s3_answers; then
+  # A no-op when already installed (moto without its server extras would not start).
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
+  echo "services: starting moto_server on 127.0.0.1:$s3_port"
+  mkdir -p /tmp/switchboard-services
+  setsid nohup moto_server -H 127.0.0.1 -p "$s3_port" >/tmp/switchboard-services/moto.log 2>&1 < /dev/null &
+fi
+wait_for "S3 (moto_server)" s3_answers
+echo "services: S3-compatible server is up on 127.0.0.1:$s3_port"
