@@ -6,16 +6,21 @@
 //!
 //! Modules: [`sio`] (a minimal Socket.IO v4 client), [`server`] (the process under test),
 //! [`api`] (REST setup calls), [`report`] (result files), and one module per scenario
-//! ([`inbound`], [`connections`]).
+//! ([`inbound`], [`connections`], [`routing`], [`routing_nodes`], [`limits`]); [`summary`] turns
+//! the result files into the figures section of `docs/benchmarks.md`.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod connections;
 pub mod inbound;
+pub mod limits;
 pub mod report;
+pub mod routing;
+pub mod routing_nodes;
 pub mod server;
 pub mod sio;
+pub mod summary;
 
 use std::path::PathBuf;
 
@@ -94,6 +99,8 @@ impl Common {
             pg_addr: self.pg_addr.clone(),
             cpus: pinning.server_cpus.clone(),
             log_path: self.results_dir.join(format!("{name}.server.log")),
+            shared_pg_db: None,
+            redis: None,
         }
     }
 }

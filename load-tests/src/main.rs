@@ -4,7 +4,7 @@
 //! or connections failed (figures are still written), 2 when the run could not be done.
 
 use clap::{Parser, Subcommand};
-use switchboard_load_tests::{connections, inbound, pin_cores};
+use switchboard_load_tests::{connections, inbound, limits, pin_cores, routing, routing_nodes, summary};
 
 #[derive(Parser)]
 #[command(name = "loadgen", about = "Switchboard benchmark scenarios (numbers only, no timing assertions)")]
@@ -22,6 +22,18 @@ enum Scenario {
     Inbound(inbound::InboundArgs),
     /// Idle agent Socket.IO connections: server memory per connection and connect rate.
     Connections(connections::ConnectionsArgs),
+    /// Routing decisions per second in-process on the routing model (`Switch`), with invariants.
+    Routing(routing::RoutingArgs),
+    /// Assignments per second across two server nodes on Postgres + Redis, checked against the
+    /// database's own records.
+    RoutingNodes(routing_nodes::RoutingNodesArgs),
+    /// The machine's ceilings: WebSocket echo frames/s, Postgres INSERT tps (pgbench), Redis ops/s.
+    Limits(limits::LimitsArgs),
+    /// Regenerates the figures section of docs/benchmarks.md from the result files.
+    Report(summary::ReportArgs),
+    /// (used by `limits`) A bare WebSocket echo server on 127.0.0.1; prints its port.
+    #[command(hide = true)]
+    EchoServer,
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,12 +51,17 @@ fn main() -> std::process::ExitCode {
         match cli.scenario {
             Scenario::Inbound(args) => inbound::run(args, pinning).await,
             Scenario::Connections(args) => connections::run(args, pinning).await,
+            Scenario::Routing(args) => routing::run(args, pinning).await,
+            Scenario::RoutingNodes(args) => routing_nodes::run(args, pinning).await,
+            Scenario::Limits(args) => limits::run(args, pinning).await,
+            Scenario::Report(args) => summary::run(args),
+            Scenario::EchoServer => limits::echo_server().await,
         }
     });
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("loadgen: FAILED (lost or duplicated messages, or failed requests/connections; see above)");
+            eprintln!("loadgen: FAILED (lost or duplicated messages, failed requests/connections, or a broken routing invariant; see above)");
             std::process::ExitCode::from(1)
         }
         Err(e) => {

@@ -45,6 +45,11 @@ pub struct ServerOptions {
     pub cpus: Option<String>,
     /// Where the server's stderr (its log) goes.
     pub log_path: PathBuf,
+    /// Join this existing Postgres database (made by [`create_pg_database`]) instead of creating
+    /// one; it is not dropped at stop. Used to run several nodes on one database.
+    pub shared_pg_db: Option<String>,
+    /// `(redis_url, key_prefix)`: run with the Redis bus, as one of several nodes.
+    pub redis: Option<(String, String)>,
 }
 
 /// A running server.
@@ -54,6 +59,8 @@ pub struct Server {
     pub base_url: String,
     data_dir: PathBuf,
     pg_db: Option<String>,
+    /// False when the database is shared with other nodes (the caller drops it).
+    owns_db: bool,
     pg_addr: String,
     pub log_path: PathBuf,
 }
@@ -78,13 +85,10 @@ impl Server {
         let unique = format!("{}_{}", std::process::id(), unix_nanos());
         let data_dir = std::env::temp_dir().join(format!("switchboard-loadgen-{unique}"));
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let pg_db = match opts.db {
-            Db::Sqlite => None,
-            Db::Postgres => {
-                let name = format!("sb_loadgen_{unique}");
-                psql(&opts.pg_addr, &format!("CREATE DATABASE {name}")).await?;
-                Some(name)
-            }
+        let (pg_db, owns_db) = match (opts.db, &opts.shared_pg_db) {
+            (Db::Sqlite, _) => (None, false),
+            (Db::Postgres, Some(shared)) => (Some(shared.clone()), false),
+            (Db::Postgres, None) => (Some(create_pg_database(&opts.pg_addr).await?), true),
         };
 
         let mut args: Vec<String> = vec![
@@ -97,6 +101,10 @@ impl Server {
         if let Some(name) = &pg_db {
             args.push("--database-url".into());
             args.push(format!("postgres://postgres@{}/{name}", opts.pg_addr));
+        }
+        if let Some((url, _)) = &opts.redis {
+            args.push("--redis-url".into());
+            args.push(url.clone());
         }
         let mut command = match &opts.cpus {
             Some(cpus) => {
@@ -115,6 +123,7 @@ impl Server {
             .args(&args)
             .env("SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("SWITCHBOARD_LOG", std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(opts.redis.iter().map(|(_, prefix)| ("SWITCHBOARD_REDIS_PREFIX", prefix.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -130,6 +139,7 @@ impl Server {
             base_url: String::new(),
             data_dir,
             pg_db,
+            owns_db,
             pg_addr: opts.pg_addr.clone(),
             log_path: opts.log_path.clone(),
         };
@@ -196,7 +206,7 @@ impl Server {
         if !graceful {
             let _ = self.child.kill().await;
         }
-        if let Some(name) = &self.pg_db {
+        if let Some(name) = self.pg_db.as_ref().filter(|_| self.owns_db) {
             if let Err(e) = psql(&self.pg_addr, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await {
                 eprintln!("warning: could not drop database {name}: {e:#}");
             }
@@ -221,6 +231,34 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 fn warn_lines(path: &Path) -> Vec<String> {
     let Ok(log) = std::fs::read_to_string(path) else { return Vec::new() };
     log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).map(str::to_string).collect()
+}
+
+/// Creates a fresh database `sb_loadgen_<pid>_<nanos>` and returns its name.
+pub async fn create_pg_database(addr: &str) -> anyhow::Result<String> {
+    let name = format!("sb_loadgen_{}_{}", std::process::id(), unix_nanos());
+    psql(addr, &format!("CREATE DATABASE {name}")).await?;
+    Ok(name)
+}
+
+/// Drops a database made by [`create_pg_database`] (forcing its connections closed).
+pub async fn drop_pg_database(addr: &str, name: &str) -> anyhow::Result<()> {
+    psql(addr, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+}
+
+/// Runs `sql` on database `db` and returns psql's unaligned, tuples-only output (`|`-separated
+/// fields, one row a line).
+pub async fn psql_rows(addr: &str, db: &str, sql: &str) -> anyhow::Result<String> {
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "5432"));
+    let out = Command::new("psql")
+        .args(["-h", host, "-p", port, "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-Atqc", sql])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running psql (is the Postgres client installed?)")?;
+    if !out.status.success() {
+        bail!("psql `{sql}` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 async fn psql(addr: &str, sql: &str) -> anyhow::Result<()> {
