@@ -27,6 +27,10 @@ pub enum BusEvent {
     /// Nodes dispatch locally on every arrival and freed slot today; the router uses this to
     /// hand work between nodes.
     DispatchNeeded { tenant_id: TenantId },
+    /// Someone is typing in a conversation: ephemeral, never stored (it names no committed row;
+    /// a lost one costs nothing). `sender` is `agent` (shown to the customer's widget) or
+    /// `contact` (shown to `assignee_id` and to supervisors watching the conversation).
+    Typing { tenant_id: TenantId, conversation_id: ConversationId, assignee_id: Option<UserId>, sender: crate::domain::SenderKind },
 }
 
 #[derive(Debug, thiserror::Error)]

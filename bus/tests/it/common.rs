@@ -32,6 +32,12 @@ pub fn sample_events() -> Vec<BusEvent> {
         },
         BusEvent::QueueChanged { tenant_id: TenantId(3), payload: json!({"waiting": [{"id": 1, "position": 1}]}) },
         BusEvent::DispatchNeeded { tenant_id: TenantId(i64::MAX) },
+        BusEvent::Typing {
+            tenant_id: TenantId(4),
+            conversation_id: ConversationId(11),
+            assignee_id: Some(UserId(7)),
+            sender: switchboard_core::domain::SenderKind::Contact,
+        },
     ];
     for event in &events {
         match event {
@@ -39,7 +45,8 @@ pub fn sample_events() -> Vec<BusEvent> {
             | BusEvent::ConversationUpdated { .. }
             | BusEvent::AgentUpdated { .. }
             | BusEvent::QueueChanged { .. }
-            | BusEvent::DispatchNeeded { .. } => {}
+            | BusEvent::DispatchNeeded { .. }
+            | BusEvent::Typing { .. } => {}
         }
     }
     events

@@ -25,12 +25,27 @@ fn wire_format_is_tagged_snake_case() {
             json!("conversation_updated"),
             json!("agent_updated"),
             json!("queue_changed"),
-            json!("dispatch_needed")
+            json!("dispatch_needed"),
+            json!("typing")
         ]
     );
 
     let decoded: BusEvent = serde_json::from_value(json!({"type": "dispatch_needed", "tenant_id": 3})).expect("decode");
     assert_eq!(decoded, BusEvent::DispatchNeeded { tenant_id: switchboard_core::ids::TenantId(3) });
+}
+
+#[test]
+fn typing_names_who_types_in_words() {
+    let event = BusEvent::Typing {
+        tenant_id: switchboard_core::ids::TenantId(2),
+        conversation_id: switchboard_core::ids::ConversationId(9),
+        assignee_id: None,
+        sender: switchboard_core::domain::SenderKind::Agent,
+    };
+    assert_eq!(
+        serde_json::to_value(&event).expect("serialize"),
+        json!({"type": "typing", "tenant_id": 2, "conversation_id": 9, "assignee_id": null, "sender": "agent"})
+    );
 }
 
 #[test]

@@ -8,7 +8,9 @@
 //! - client → server, each answered by an ack `{ok, ...}` only after the commit:
 //!   `status {status}`, `reply {conversation_id, text, client_message_id}`,
 //!   `resolve {conversation_id, reason}`, `sync {conversation_id, after}` (messages with id >
-//!   after), `watch {conversation_id}` (supervisors).
+//!   after), `watch {conversation_id}` (supervisors), `typing {conversation_id}` (ephemeral,
+//!   relayed to the customer's widget as `typing`; the customer's own typing arrives here as
+//!   `typing {conversation_id, sender: "contact"}`).
 //!
 //! Presence: each socket registers itself on the bus and refreshes the entry while connected. When
 //! an agent's last socket (on any node) is gone for `agents.disconnect_grace_secs`, the agent is
@@ -22,7 +24,8 @@ use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
-use switchboard_core::domain::{AgentStatus, CloseReason, ConversationFilter, Role, User};
+use switchboard_core::bus::BusEvent;
+use switchboard_core::domain::{AgentStatus, CloseReason, ConversationFilter, Role, SenderKind, User};
 use switchboard_core::ids::{ConversationId, MessageId};
 
 use super::{send_ack, AuthFailed};
@@ -135,6 +138,35 @@ async fn connected(state: AppState, s: SocketRef, user: User) {
         send_ack(Some(ack), result);
     });
 
+    // Ephemeral: nothing is stored. At most one per second per socket is relayed (clients send
+    // one every few seconds while typing); an agent relays only in a conversation they may act on.
+    let st = state.clone();
+    let last_typing = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    s.on("typing", move |s: SocketRef, TryData(body): TryData<TypingBody>, ack: AckSender| {
+        let last_typing = last_typing.clone();
+        async move {
+            let result = async {
+                let body = body.map_err(|e| ApiError::Unprocessable(format!("typing: {e}")))?;
+                let who = replier(&s)?;
+                if !super::typing_allowed(&last_typing) {
+                    return Ok(json!({ "relayed": false }));
+                }
+                let conversation = st.store.get_conversation(who.tenant_id, body.conversation_id).await?;
+                who.may_act_on(&conversation)?;
+                conversations::publish(&st, BusEvent::Typing {
+                    tenant_id: who.tenant_id,
+                    conversation_id: conversation.id,
+                    assignee_id: conversation.assignee_id,
+                    sender: SenderKind::Agent,
+                })
+                .await;
+                Ok(json!({ "relayed": true }))
+            }
+            .await;
+            send_ack(Some(ack), result);
+        }
+    });
+
     let st = state.clone();
     s.on("watch", move |s: SocketRef, TryData(body): TryData<SyncBody>, ack: AckSender| async move {
         let result = async {
@@ -158,6 +190,11 @@ struct ReplyBody {
     conversation_id: ConversationId,
     text: String,
     client_message_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TypingBody {
+    conversation_id: ConversationId,
 }
 
 #[derive(Deserialize)]

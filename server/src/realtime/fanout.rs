@@ -6,6 +6,7 @@
 use futures::StreamExt;
 use socketioxide::SocketIo;
 use switchboard_core::bus::{Bus, BusEvent};
+use switchboard_core::domain::SenderKind;
 
 use std::sync::Arc;
 
@@ -73,6 +74,16 @@ async fn deliver(io: &SocketIo, event: BusEvent) {
             agents.to(format!("sup:{tenant_id}")).emit("queue", &payload).await
         }
         BusEvent::DispatchNeeded { .. } => Ok(()),
+        BusEvent::Typing { tenant_id: _, conversation_id, assignee_id, sender } => {
+            let notice = serde_json::json!({ "conversation_id": conversation_id, "sender": sender });
+            if sender == SenderKind::Contact {
+                let mut rooms = vec![format!("watch:{conversation_id}")];
+                rooms.extend(assignee_id.map(|a| format!("user:{a}")));
+                agents.to(rooms).emit("typing", &notice).await
+            } else {
+                widgets.to(format!("wconv:{conversation_id}")).emit("typing", &notice).await
+            }
+        }
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "fanout emit failed");

@@ -58,6 +58,17 @@ impl<T: Serialize> Ack<T> {
     }
 }
 
+/// Typing notices relayed per socket: at most one per this many milliseconds.
+pub const TYPING_MIN_INTERVAL_MS: i64 = 1_000;
+
+/// Whether a socket's typing notice may be relayed now (and, if so, records it as the last one).
+pub fn typing_allowed(last: &std::sync::atomic::AtomicI64) -> bool {
+    use std::sync::atomic::Ordering;
+    let now = crate::time::now_ms();
+    let prev = last.load(Ordering::Relaxed);
+    now - prev >= TYPING_MIN_INTERVAL_MS && last.compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+}
+
 /// Acknowledges a request if the client asked for an ack.
 pub fn send_ack<T: Serialize>(ack: Option<socketioxide::extract::AckSender>, result: Result<T, ApiError>) {
     if let Some(ack) = ack {

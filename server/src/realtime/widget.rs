@@ -10,14 +10,17 @@
 //!   and this customer's own messages from other tabs), `conversation {id, state}`.
 //! - client → server: `message {client_message_id, text}` acked `{ok, message}` only after the
 //!   commit (the same `client_message_id` twice stores one message), and
-//!   `sync {after}` acked `{ok, messages}` (messages of the current conversation with id > after).
+//!   `sync {after}` acked `{ok, messages}` (messages of the current conversation with id > after),
+//!   and `typing` (ephemeral; the agent sees it). The agent's typing arrives as
+//!   `typing {conversation_id}`.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
-use switchboard_core::domain::{ChannelKind, Conversation, InboundMessage};
+use switchboard_core::bus::BusEvent;
+use switchboard_core::domain::{ChannelKind, Conversation, InboundMessage, SenderKind};
 use switchboard_core::ids::{InboxId, MessageId, TenantId};
 use switchboard_gateway::signature::constant_time_eq;
 
@@ -126,6 +129,35 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
         }
         .await;
         send_ack(Some(ack), result);
+    });
+
+    // Ephemeral, never stored: relayed to the agent holding the conversation (and supervisors
+    // watching it), at most one per second per socket.
+    let st = state.clone();
+    let last_typing = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    s.on("typing", move |s: SocketRef, ack: AckSender| {
+        let last_typing = last_typing.clone();
+        async move {
+            let result = async {
+                let customer = s.extensions.get::<Customer>().ok_or(ApiError::Unauthorized)?;
+                if !super::typing_allowed(&last_typing) {
+                    return Ok(json!({ "relayed": false }));
+                }
+                let Some(conversation) = current_conversation(&st, &customer).await? else {
+                    return Ok(json!({ "relayed": false }));
+                };
+                conversations::publish(&st, BusEvent::Typing {
+                    tenant_id: customer.tenant_id,
+                    conversation_id: conversation.id,
+                    assignee_id: conversation.assignee_id,
+                    sender: SenderKind::Contact,
+                })
+                .await;
+                Ok(json!({ "relayed": true }))
+            }
+            .await;
+            send_ack(Some(ack), result);
+        }
     });
 
     let st = state.clone();
