@@ -1,5 +1,6 @@
 // Two server processes on one Postgres database and one Redis prefix: a customer on node A's
-// widget and an agent on node B's console still meet, and messages flow both ways.
+// widget and an agent on node B's console still meet, and messages and typing notices flow both
+// ways.
 
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -55,6 +56,20 @@ test('multi-node: widget on A, agent on B (Postgres + Redis)', { timeout: 60_000
   const live = await agentSock.next('message', (m) => m.id === second.message.id, 10_000);
   assert.equal(live.text, 'second from node A');
   assert.equal(live.direction, 'inbound');
+
+  // Typing, both ways across the nodes (ephemeral: relayed through the bus, never stored).
+  const typed = await customer.request('typing');
+  assert.equal(typed.ok, true, JSON.stringify(typed));
+  assert.equal(typed.relayed, true);
+  const seen = await agentSock.next('typing', (n) => n.conversation_id === conversationId, 10_000);
+  assert.equal(seen.sender, 'contact');
+  const agentTyped = await agentSock.request('typing', { conversation_id: conversationId });
+  assert.equal(agentTyped.relayed, true, JSON.stringify(agentTyped));
+  const shown = await customer.next('typing', (n) => n.sender === 'agent', 10_000);
+  assert.equal(shown.conversation_id, conversationId);
+  // A second notice within the second is dropped by the server, not relayed.
+  assert.equal((await customer.request('typing')).relayed, false);
+  assert.equal(customer.count('typing', (n) => n.sender === 'contact'), 0, 'the customer does not hear their own typing');
 
   // No duplicate pushes across nodes: each message reached each client at most once.
   const dupes = (events) => events.length - new Set(events.map((m) => m.id)).size;
