@@ -16,8 +16,15 @@ import {
   type Ack, type AgentStatus, type CloseReason, type ConversationView, type Message, type User,
 } from "../shared/protocol";
 import { ReplyOutbox, type PendingReply } from "../shared/outbox";
+import { TypingSender, TypingShown } from "../shared/typing";
+import type { QueueSnapshot, TypingNotice } from "../shared/protocol";
+import { AdminView } from "./admin";
+import { Rest } from "./rest";
+import { Wallboard } from "./wallboard";
 
 type Connection = "connecting" | "connected" | "reconnecting" | "offline";
+/** The console's views; the URL hash names the current one (`#wallboard`, `#admin`). */
+type View = "conversations" | "wallboard" | "admin";
 
 interface StoredSession {
   token: string;
@@ -50,9 +57,17 @@ export class ConsoleApp {
   private active: number | null = null;
   private chosenStatus: AgentStatus | null = null;
   private notice = "";
+  private view: View = viewFromHash();
+  private readonly rest = new Rest(() => this.session?.token ?? null, () => this.logout(this.i18n.t("login.expired")));
+  private wallboard: Wallboard | null = null;
+  private admin: AdminView | null = null;
+  /** This agent's typing, sent at most every 2 s per conversation. */
+  private readonly typingOut = new TypingSender<number>((id) => this.socket?.emit("typing", { conversation_id: id }));
+  /** Customers typing, per conversation, shown for 5 s after their last notice. */
+  private readonly typingIn = new TypingShown<number>((id) => { if (id === this.active) this.renderTyping(); });
 
   // Regions re-rendered on their own, so typing in the reply box is never interrupted.
-  private regions: Record<"topbar" | "banner" | "list" | "team" | "head" | "log" | "composer" | "customer", HTMLElement> | null = null;
+  private regions: Record<"topbar" | "banner" | "list" | "team" | "head" | "log" | "typing" | "composer" | "customer", HTMLElement> | null = null;
 
   constructor(private readonly root: HTMLElement, private readonly i18n: I18n) {
     i18n.onChange(() => {
@@ -63,6 +78,7 @@ export class ConsoleApp {
     window.addEventListener("offline", () => this.setConnection("offline"));
     window.addEventListener("online", () => this.reconnectNow());
     document.addEventListener("visibilitychange", () => this.renderList());
+    window.addEventListener("hashchange", () => this.showView(viewFromHash()));
   }
 
   static preferredLocale(): Locale {
@@ -119,6 +135,10 @@ export class ConsoleApp {
     this.lastSeen.clear();
     this.team.clear();
     this.active = null;
+    this.wallboard?.unmount();
+    this.admin?.unmount();
+    this.wallboard = null;
+    this.admin = null;
     this.loginError = message;
     this.renderAll();
   }
@@ -147,6 +167,10 @@ export class ConsoleApp {
     socket.on("conversation", (c: ConversationView) => this.onConversation(c));
     socket.on("message", (m: Message) => this.addMessages([m], true));
     socket.on("agent", (u: User) => this.onAgent(u));
+    socket.on("queue", (q: QueueSnapshot) => this.wallboard?.onQueue(q));
+    socket.on("typing", (n: TypingNotice) => {
+      if (n?.sender === "contact" && typeof n.conversation_id === "number") this.typingIn.notice(n.conversation_id);
+    });
     socket.on("disconnect", (reason) => {
       this.setConnection(navigator.onLine ? "reconnecting" : "offline");
       // The server closed us on purpose (e.g. a restart): socket.io-client does not retry that itself.
@@ -227,9 +251,14 @@ export class ConsoleApp {
   }
 
   private onAgent(u: User): void {
-    if (u.id === this.session?.user.id) this.setUser(u);
+    if (u.id === this.session?.user.id) {
+      // Forced by a supervisor (or another tab): what the server says is now the choice.
+      if (this.chosenStatus && u.status !== this.chosenStatus) this.chosenStatus = u.status;
+      this.setUser(u);
+    }
     this.team.set(u.id, u);
     this.renderTeam();
+    this.wallboard?.onAgent(u);
   }
 
   private setUser(user: User): void {
@@ -280,6 +309,7 @@ export class ConsoleApp {
       byId.set(m.id, m);
       this.lastSeen.set(m.conversation_id, Math.max(this.lastSeen.get(m.conversation_id) ?? 0, m.id));
       this.outbox?.confirm(m);
+      if (live && m.direction === "inbound") this.typingIn.clear(m.conversation_id);
       if (live && !this.conversations.has(m.conversation_id)) void this.sync(m.conversation_id);
     }
     if (!touched) return;
@@ -308,6 +338,7 @@ export class ConsoleApp {
       state: "queued",
     };
     this.outbox.enqueue(reply);
+    this.typingOut.reset(this.active);
   }
 
   private resolve(reason: CloseReason): void {
@@ -374,22 +405,33 @@ export class ConsoleApp {
       team: region("team"),
       head: region("conv-head"),
       log: region("log"),
+      typing: region("typing-line"),
       composer: region("composer"),
       customer: region("customer", "aside"),
     };
     const r = this.regions;
     r.log.setAttribute("aria-live", "polite");
-    replaceChildren(this.root,
-      h("div", { class: "app" },
-        r.topbar,
-        r.banner,
-        h("main", { class: "layout" },
-          h("aside", { class: "sidebar" }, h("h2", { class: "section-title" }, t("list.title")), r.list, r.team),
-          h("section", { class: "conversation" }, r.head, r.log, r.composer),
-          r.customer,
-        ),
-      ),
-    );
+    r.typing.setAttribute("aria-live", "polite");
+    const view = this.allowedView(this.view);
+    this.wallboard?.unmount();
+    this.admin?.unmount();
+    let main: HTMLElement;
+    if (view === "wallboard") {
+      main = h("main", { class: "page wallboard", "data-view": "wallboard" });
+      this.wallboard ??= new Wallboard(this.i18n, this.rest, `switchboard.wallboard.${this.session.user.tenant_id}`);
+      this.wallboard.mount(main);
+    } else if (view === "admin") {
+      main = h("main", { class: "page admin", "data-view": "admin" });
+      this.admin ??= new AdminView(this.i18n, this.rest);
+      this.admin.mount(main);
+    } else {
+      main = h("main", { class: "layout", "data-view": "conversations" },
+        h("aside", { class: "sidebar" }, h("h2", { class: "section-title" }, t("list.title")), r.list, r.team),
+        h("section", { class: "conversation" }, r.head, r.log, r.typing, r.composer),
+        r.customer,
+      );
+    }
+    replaceChildren(this.root, h("div", { class: "app" }, r.topbar, r.banner, main));
     this.renderTopbar();
     this.renderBanner();
     this.renderList();
@@ -448,10 +490,15 @@ export class ConsoleApp {
       h("option", { value: "away", selected: user.status === "away" }, t("status.away")),
       user.status === "offline" ? h("option", { value: "offline", selected: true, disabled: true }, t("status.offline")) : null,
     );
+    const views = this.views();
+    const current = this.allowedView(this.view);
     replaceChildren(el,
       h("div", { class: "brand" }, h("span", { class: "logo" }, "S"), t("app.name")),
       h("span", { class: `conn-pill conn-${this.connection}`, "data-connection": this.connection },
         h("span", { class: "dot" }), t(CONNECTION_LABEL[this.connection])),
+      views.length > 1 ? h("nav", { class: "views", "aria-label": t("nav.label") }, ...views.map((v) => h("a", {
+        href: `#${v}`, class: `view-link${v === current ? " active" : ""}`, "data-view-link": v, "aria-current": v === current ? "page" : null,
+      }, t(`nav.${v}`)))) : null,
       h("div", { class: "spacer" }),
       h("label", { class: "status" }, h("span", { class: `status-dot s-${user.status}` }), statusSelect),
       h("span", { class: "load", "data-testid": "load" }, t("load", { load: user.active_load, capacity: user.capacity })),
@@ -531,6 +578,7 @@ export class ConsoleApp {
       replaceChildren(head);
       replaceChildren(composer);
       replaceChildren(customer);
+      this.renderTyping();
       this.renderLog();
       return;
     }
@@ -550,7 +598,11 @@ export class ConsoleApp {
       rows: 2,
       placeholder: t("reply.placeholder"),
       "aria-label": t("reply.placeholder"),
-      oninput: (ev: Event) => this.drafts.set(c.id, (ev.target as HTMLTextAreaElement).value),
+      oninput: (ev: Event) => {
+        const value = (ev.target as HTMLTextAreaElement).value;
+        this.drafts.set(c.id, value);
+        if (value.trim()) this.typingOut.poke(c.id);
+      },
       onkeydown: (ev: KeyboardEvent) => {
         if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
           ev.preventDefault();
@@ -572,6 +624,7 @@ export class ConsoleApp {
       },
     }, textarea, h("button", { type: "submit", class: "primary" }, t("reply.send")));
     replaceChildren(composer, this.notice ? h("p", { class: "error", role: "alert" }, this.notice) : null, form);
+    this.renderTyping();
 
     const ids = c.contact.identifiers;
     replaceChildren(customer,
@@ -617,6 +670,41 @@ export class ConsoleApp {
     if (document.visibilityState === "visible") this.markRead(id);
   }
 
+  /** "Customer is typing…" under the open conversation's messages, while they type. */
+  private renderTyping(): void {
+    const el = this.regions?.typing;
+    if (!el) return;
+    const id = this.active;
+    if (id !== null && this.typingIn.active(id)) {
+      replaceChildren(el, h("span", { class: "typing-dots", "aria-hidden": "true" }, h("span"), h("span"), h("span")), this.i18n.t("typing.customer"));
+      el.dataset.typing = String(id);
+    } else {
+      replaceChildren(el);
+      delete el.dataset.typing;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // views
+
+  /** The views this user may open: agents only the conversations. */
+  private views(): View[] {
+    const role = this.session?.user.role;
+    if (role === "admin") return ["conversations", "wallboard", "admin"];
+    if (role === "supervisor") return ["conversations", "wallboard"];
+    return ["conversations"];
+  }
+
+  private allowedView(view: View): View {
+    return this.views().includes(view) ? view : "conversations";
+  }
+
+  private showView(view: View): void {
+    if (view === this.view) return;
+    this.view = view;
+    this.renderAll();
+  }
+
   // ------------------------------------------------------------------------------------------
   // small helpers
 
@@ -660,6 +748,11 @@ function initials(name: string): string {
 
 function mostRecent(list: ConversationView[]): ConversationView {
   return list.reduce((a, b) => (b.updated_at > a.updated_at ? b : a));
+}
+
+function viewFromHash(): View {
+  const hash = location.hash.replace(/^#/, "");
+  return hash === "wallboard" || hash === "admin" ? hash : "conversations";
 }
 
 function loadJson<T>(key: string): T | null {

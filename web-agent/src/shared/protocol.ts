@@ -88,3 +88,68 @@ export function newClientMessageId(prefix: string): string {
     : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   return `${prefix}-${random}`.slice(0, 100);
 }
+
+// ---------------------------------------------------------------------------------------------
+// supervisor and admin views
+
+/** `queue` socket event and `GET /api/v1/supervisor/queues`. */
+export interface QueueSnapshot {
+  at: number;
+  queues: Array<{
+    team_id: number | null;
+    waiting: Array<{ conversation_id: number; position: number; eta_secs: number | null; waited_secs: number }>;
+    longest_wait_secs: number;
+  }>;
+  agents: AgentLoad[];
+  agents_by_status: Record<string, number>;
+  service_level: number | null;
+  average_speed_of_answer_secs: number | null;
+  abandonment_rate: number | null;
+  mean_handle_secs: number;
+}
+
+export interface AgentLoad {
+  user_id: number;
+  name: string;
+  status: AgentStatus;
+  load: number;
+  capacity: number;
+}
+
+/** `GET /api/v1/supervisor/channels`: provider health per platform inbox. */
+export interface ChannelHealth {
+  inbox_id: number;
+  state: string;
+  success_rate: number | null;
+  mean_latency_ms: number | null;
+  sends_observed: number;
+  consecutive_failures: number;
+  last_error: string | null;
+}
+
+export interface Team {
+  id: number;
+  name: string;
+  routing_policy: unknown;
+}
+
+export interface Inbox {
+  id: number;
+  name: string;
+  kind: ChannelKind;
+  settings: Record<string, unknown>;
+  mask_identifiers: boolean;
+  team_id: number | null;
+}
+
+/** `POST /api/v1/inboxes`: the inbox plus credentials shown only once. */
+export interface CreatedInbox extends Inbox {
+  inbound_token?: string;
+  webhook_secret?: string;
+}
+
+/** Someone typing, relayed by the server (`typing` on both namespaces). */
+export interface TypingNotice {
+  conversation_id: number;
+  sender: "agent" | "contact";
+}

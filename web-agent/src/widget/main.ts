@@ -17,7 +17,8 @@ import { io, type Socket } from "socket.io-client";
 import { h, replaceChildren } from "../shared/dom";
 import { I18n, pickLocale, LOCALES, type Locale } from "../shared/i18n";
 import { ReplyOutbox } from "../shared/outbox";
-import { newClientMessageId, type Ack, type ConversationState, type Message, type QueueInfo } from "../shared/protocol";
+import { newClientMessageId, type Ack, type ConversationState, type Message, type QueueInfo, type TypingNotice } from "../shared/protocol";
+import { TypingSender, TypingShown } from "../shared/typing";
 import { WIDGET_CSS } from "./style";
 
 interface WidgetConfig {
@@ -43,12 +44,16 @@ class ChatWidget {
   private connectError = "";
   private state: ConversationState | null = null;
   private queue: QueueInfo | null = null;
+  /** The customer's typing, sent at most every 2 s; the agent's, shown for 5 s after each notice. */
+  private readonly typingOut = new TypingSender<null>(() => this.socket?.emit("typing"));
+  private readonly agentTyping = new TypingShown<null>(() => this.renderTyping());
 
   private readonly launcher: HTMLButtonElement;
   private readonly panel: HTMLElement;
   private readonly statusLine: HTMLElement;
   private readonly queueLine: HTMLElement;
   private readonly log: HTMLElement;
+  private readonly typingLine: HTMLElement;
   private readonly input: HTMLTextAreaElement;
   private readonly sendButton: HTMLButtonElement;
 
@@ -75,10 +80,14 @@ class ChatWidget {
     this.statusLine = h("div", { class: "status" });
     this.queueLine = h("div", { class: "queue", role: "status" });
     this.log = h("div", { class: "log", "aria-live": "polite" });
+    this.typingLine = h("div", { class: "typing", "aria-live": "polite", hidden: true });
     this.input = h("textarea", {
       rows: 1,
       placeholder: t("widget.placeholder"),
       "aria-label": t("widget.placeholder"),
+      oninput: () => {
+        if (this.input.value.trim()) this.typingOut.poke(null);
+      },
       onkeydown: (ev: KeyboardEvent) => {
         if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
           ev.preventDefault();
@@ -93,6 +102,7 @@ class ChatWidget {
         h("button", { class: "close", "aria-label": t("widget.close"), title: t("widget.close"), onclick: () => this.toggle(false) }, closeIcon())),
       this.queueLine,
       this.log,
+      this.typingLine,
       h("form", { class: "composer", onsubmit: (ev: Event) => { ev.preventDefault(); this.submit(); } }, this.input, this.sendButton));
     replaceChildren(shadow, h("style", null, WIDGET_CSS), h("div", { class: "root" }, this.panel, this.launcher));
 
@@ -126,6 +136,9 @@ class ChatWidget {
       void this.outbox.flush();
     });
     socket.on("message", (m: Message) => this.show([m], true));
+    socket.on("typing", (n: TypingNotice) => {
+      if (n?.sender === "agent") this.agentTyping.notice(null);
+    });
     socket.on("conversation", (c: { id: number; state: ConversationState }) => this.setState(c.state));
     socket.on("queue", (q: QueueInfo | null) => {
       this.queue = q && q.position > 0 ? q : null;
@@ -177,6 +190,7 @@ class ChatWidget {
     const text = this.input.value.trim();
     if (!text) return;
     this.input.value = "";
+    this.typingOut.reset(null);
     this.outbox.enqueue({ client_message_id: newClientMessageId("web"), conversation_id: null, text, created_at: Date.now(), state: "queued" });
   }
 
@@ -190,6 +204,7 @@ class ChatWidget {
       added++;
       if (live && m.direction === "outbound" && !this.open) this.unread++;
       if (m.direction === "outbound" && m.sender_kind === "agent") this.queue = null;
+      if (live && m.direction === "outbound") this.agentTyping.clear(null);
     }
     if (added) this.renderAll();
   }
@@ -250,6 +265,12 @@ class ChatWidget {
     }
     this.queueLine.hidden = !text;
     this.queueLine.textContent = text;
+  }
+
+  private renderTyping(): void {
+    const on = this.agentTyping.active(null);
+    this.typingLine.hidden = !on;
+    replaceChildren(this.typingLine, on ? this.i18n.t("widget.agentTyping") : null);
   }
 
   private renderLog(): void {

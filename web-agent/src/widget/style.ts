@@ -44,6 +44,8 @@ svg { width: 22px; height: 22px; fill: none; stroke: currentColor; stroke-width:
 .mine { align-self: flex-end; align-items: flex-end; }
 .mine .bubble { background: #1f6feb; color: #fff; border-bottom-right-radius: 4px; }
 .pending .bubble { opacity: .6; }
+.typing { font-size: 12px; color: #656d76; padding: 4px 16px 6px; background: #f6f7f9; font-style: italic; }
+.typing[hidden] { display: none; }
 .composer { display: flex; gap: 8px; padding: 10px 12px; border-top: 1px solid #e3e6ea; background: #fff; align-items: flex-end; }
 textarea {
   flex: 1; resize: none; border: 1px solid #d0d7de; border-radius: 10px; padding: 9px 11px; font: inherit; color: inherit;
