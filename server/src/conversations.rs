@@ -35,7 +35,8 @@ pub fn check_text(text: Option<&str>, attachments: &[Attachment]) -> ApiResult<(
 #[instrument(skip_all, fields(inbox_id = %msg.inbox_id, platform_message_id = %msg.platform_message_id))]
 pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOutcome> {
     check_text(msg.text.as_deref(), &msg.attachments)?;
-    let mut outcome = state.store.ingest_inbound(msg).await?;
+    let attachments = state.media.checked_attachments(msg.tenant_id, msg.attachments.clone())?;
+    let mut outcome = state.store.ingest_inbound(InboundMessage { attachments, ..msg }).await?;
     metrics::counter!("switchboard_inbound_messages_total", "duplicate" => (!outcome.message_created).to_string()).increment(1);
     // A new conversation is routed before its first message is announced, so the announcement
     // already names the agent who got it and reaches their sockets.
@@ -95,6 +96,7 @@ pub async fn reply(
     client_message_id: Option<String>,
 ) -> ApiResult<Message> {
     check_text(text.as_deref(), &attachments)?;
+    let attachments = state.media.checked_attachments(who.tenant_id, attachments)?;
     let conversation = state.store.get_conversation(who.tenant_id, conversation_id).await?;
     who.may_act_on(&conversation)?;
     let inbox = state.store.get_inbox(who.tenant_id, conversation.inbox_id).await?;

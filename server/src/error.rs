@@ -37,6 +37,9 @@ pub enum ApiError {
     TooManyAttempts(u64),
     #[error("unsupported media type: send application/json")]
     UnsupportedMediaType,
+    /// An upload of a type the media store refuses (`refused_media_type`, 415).
+    #[error("{0}")]
+    RefusedMedia(String),
     #[error("service unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::RefusedMedia(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "refused_media_type"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 pub mod health;
+pub mod media;
 pub mod ops;
 pub mod outbox;
 pub mod queue;
@@ -78,6 +79,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
         .max_payload(settings.max_body_bytes as u64)
         .build_layer();
 
+    let media = Arc::new(media::Media::open(&settings)?);
     let state = AppState {
         store,
         bus: bus.clone(),
@@ -94,6 +96,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
             .context("building the HTTP client")?,
         health: Arc::new(health::ChannelHealth::default()),
         login_throttle: Arc::new(throttle::LoginThrottle::default()),
+        media,
         shutdown: shutdown.clone(),
     };
     realtime::agent::register(&io, state.clone());
@@ -154,6 +157,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     let mut app = Router::new()
         .nest("/api/v1", api::router())
         .merge(gateway::router())
+        .merge(media::router())
         .merge(ops::router())
         .merge(web::router());
     if with_metrics {

@@ -40,6 +40,7 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     pub outbox: OutboxSettings,
     pub agents: AgentSettings,
+    pub media: MediaSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -88,6 +89,57 @@ pub struct AgentSettings {
     pub presence_ttl_secs: u64,
 }
 
+/// Attachments' bytes (`docs/media.md`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSettings {
+    /// `local` (files under `path`), `s3` (any S3-compatible service) or `memory` (this process
+    /// only; for tests).
+    pub backend: String,
+    /// The local backend's directory. Empty: `media` inside `data_dir`.
+    pub path: Option<PathBuf>,
+    /// Largest file one upload may be, in bytes, unless the tenant has its own limit.
+    pub max_bytes: u64,
+    /// Per-tenant limits in bytes, by tenant id (`[media.tenant_max_bytes]` `"7" = 1048576`).
+    #[serde(default)]
+    pub tenant_max_bytes: std::collections::BTreeMap<String, u64>,
+    /// How long a signed download URL stays valid.
+    pub url_ttl_secs: u64,
+    /// The secret download URLs are signed with (the key is derived from it); every node must
+    /// have the same one. Empty: a random secret kept in `data_dir/media-signing.key`.
+    #[serde(serialize_with = "redact_opt")]
+    pub signing_key: Option<SecretString>,
+    pub s3: S3Settings,
+}
+
+/// An S3-compatible service for `media.backend = "s3"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// e.g. `https://s3.eu-west-1.amazonaws.com`, `http://minio:9000`. Empty: AWS for `region`.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    #[serde(serialize_with = "redact_opt")]
+    pub access_key_id: Option<SecretString>,
+    #[serde(serialize_with = "redact_opt")]
+    pub secret_access_key: Option<SecretString>,
+    /// Path-style requests (`endpoint/bucket/key`), as MinIO and most self-hosted services want.
+    pub path_style: bool,
+}
+
+impl MediaSettings {
+    /// The upload limit in force for a tenant.
+    pub fn max_bytes_for(&self, tenant_id: i64) -> u64 {
+        self.tenant_max_bytes.get(&tenant_id.to_string()).copied().unwrap_or(self.max_bytes)
+    }
+
+    /// The largest limit of any tenant.
+    pub fn largest_limit(&self) -> u64 {
+        self.tenant_max_bytes.values().copied().fold(self.max_bytes, u64::max)
+    }
+}
+
 fn redact_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(_) => s.serialize_str("[REDACTED]"),
@@ -122,6 +174,16 @@ request_timeout_ms = 10000
 default_capacity = 5
 disconnect_grace_secs = 30
 presence_ttl_secs = 60
+
+[media]
+backend = "local"
+max_bytes = 26214400
+url_ttl_secs = 604800
+
+[media.s3]
+bucket = ""
+region = "us-east-1"
+path_style = false
 "#;
 
 /// Values given on the command line; they win over the file and the environment.
@@ -174,6 +236,7 @@ impl Settings {
         anyhow::ensure!(self.outbox.base_backoff_ms >= 1, "outbox.base_backoff_ms must be positive");
         anyhow::ensure!(self.agents.default_capacity >= 1, "agents.default_capacity must be at least 1");
         anyhow::ensure!(matches!(self.log_format.as_str(), "pretty" | "json"), "log_format must be pretty or json");
+        self.validate_media()?;
         if let Some(url) = &self.database_url {
             let u = url.expose_secret();
             anyhow::ensure!(
@@ -182,6 +245,34 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    fn validate_media(&self) -> anyhow::Result<()> {
+        let m = &self.media;
+        anyhow::ensure!(matches!(m.backend.as_str(), "local" | "s3" | "memory"), "media.backend must be local, s3 or memory");
+        anyhow::ensure!(m.max_bytes >= 1, "media.max_bytes must be positive");
+        for (tenant, limit) in &m.tenant_max_bytes {
+            anyhow::ensure!(tenant.parse::<i64>().is_ok(), "media.tenant_max_bytes: {tenant:?} is not a tenant id");
+            anyhow::ensure!(*limit >= 1, "media.tenant_max_bytes.{tenant} must be positive");
+        }
+        anyhow::ensure!(m.url_ttl_secs >= 60, "media.url_ttl_secs must be at least 60");
+        if m.backend == "s3" {
+            anyhow::ensure!(!m.s3.bucket.is_empty(), "media.s3.bucket is required for the s3 backend");
+            let set = |v: &Option<SecretString>| v.as_ref().is_some_and(|s| !s.expose_secret().is_empty());
+            anyhow::ensure!(
+                set(&m.s3.access_key_id) && set(&m.s3.secret_access_key),
+                "media.s3.access_key_id and media.s3.secret_access_key are required for the s3 backend"
+            );
+        }
+        Ok(())
+    }
+
+    /// The local media directory in force: the configured one, or `media` inside `data_dir`.
+    pub fn media_path(&self) -> PathBuf {
+        match &self.media.path {
+            Some(p) if !p.as_os_str().is_empty() => p.clone(),
+            _ => self.data_dir.join("media"),
+        }
     }
 
     /// The database URL in force: the configured one, or SQLite inside `data_dir`.
@@ -244,6 +335,34 @@ mod tests {
         assert!(printed.contains("[REDACTED]"));
         assert!(!printed.contains("hunter2"));
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    fn load_toml(toml: &str) -> anyhow::Result<Settings> {
+        let path = std::env::temp_dir().join(format!("switchboard-settings-{}-{}.toml", std::process::id(), rand::random::<u64>()));
+        std::fs::write(&path, toml).expect("write config");
+        let loaded = Settings::load(&Overrides { config_file: Some(path.clone()), ..Default::default() });
+        let _ = std::fs::remove_file(&path);
+        loaded
+    }
+
+    #[test]
+    fn media_settings_default_and_fail_fast() {
+        let s = load_toml("").expect("defaults");
+        assert_eq!((s.media.backend.as_str(), s.media.max_bytes), ("local", 25 * 1024 * 1024));
+        assert_eq!(s.media_path(), s.data_dir.join("media"));
+        let s = load_toml("[media]\nmax_bytes = 1000\n[media.tenant_max_bytes]\n\"7\" = 5000\n").expect("per tenant");
+        assert_eq!((s.media.max_bytes_for(7), s.media.max_bytes_for(8), s.media.largest_limit()), (5000, 1000, 5000));
+        assert!(load_toml("[media]\nbackend = \"ftp\"\n").is_err());
+        assert!(load_toml("[media.tenant_max_bytes]\nacme = 5\n").is_err());
+        assert!(load_toml("[media]\nbackend = \"s3\"\n[media.s3]\nbucket = \"b\"\n").is_err(), "s3 without keys");
+        let s = load_toml(
+            "[media]\nbackend = \"s3\"\nsigning_key = \"sign-me-9\"\n[media.s3]\nbucket = \"b\"\naccess_key_id = \"AKIA-1\"\nsecret_access_key = \"s3cr3t-7\"\n",
+        )
+        .expect("s3 with keys");
+        let printed = s.to_redacted_toml().expect("renders");
+        for secret in ["sign-me-9", "AKIA-1", "s3cr3t-7"] {
+            assert!(!printed.contains(secret) && !format!("{s:?}").contains(secret), "{secret} leaked");
+        }
     }
 
     #[test]

@@ -156,6 +156,11 @@ describe('wallboard, admin screens and typing indicators in Chromium', { timeout
     assert.equal(created.kind, 'telegram');
     assert.equal(await url.inputValue(), `${server.url}/webhooks/${created.id}`);
     assert.equal(await adminPage.locator(`.admin-item.active[data-inbox="${created.id}"]`).count(), 1);
+    // The copy button puts the URL on the clipboard.
+    await adminPage.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    await adminPage.locator('.endpoint button.copy').click();
+    await adminPage.locator('.endpoint button.copy').filter({ hasText: 'Copied' }).waitFor();
+    assert.equal(await adminPage.evaluate(() => navigator.clipboard.readText()), `${server.url}/webhooks/${created.id}`);
 
     await adminPage.locator('form.inbox-form [data-settings=mode]').selectOption('polling');
     await adminPage.locator('form.inbox-form button[type=submit]').click();

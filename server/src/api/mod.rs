@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(crate::supervisor::router())
         .merge(crate::queues::router())
+        .merge(crate::media::api_router())
         // After the routes: it is installed on each route present now.
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound("route") });
@@ -69,6 +70,7 @@ pub fn router() -> Router<AppState> {
         tokens::list_tokens, tokens::create_token, tokens::delete_token,
         crate::supervisor::queues, crate::supervisor::channels,
         crate::queues::get_policy, crate::queues::put_policy, crate::queues::claim,
+        crate::media::upload, crate::media::widget_upload,
     ),
     components(schemas(
         crate::error::ErrorBody, crate::error::ErrorDetail,
@@ -85,6 +87,7 @@ pub fn router() -> Router<AppState> {
         (name = "supervisor", description = "Live queue and provider health"),
         (name = "routing", description = "Team queue policies and manual pick"),
         (name = "outbox", description = "Reply deliveries and dead letters"),
+        (name = "media", description = "Uploads for attachments (downloads are signed `/media/...` links)"),
         (name = "api-tokens", description = "API keys for business systems"),
     )
 )]

@@ -10,7 +10,10 @@
 //! CORS: the API allows no cross-origin caller. No `Access-Control-Allow-*` header is sent, so a
 //! browser refuses a page from another origin both its preflight and its reading of the answer;
 //! the bearer-token scheme (no cookies) means a cross-site request carries no credentials either.
-//! The agent console is served from the same origin. Allowing named origins later is one
+//! The agent console is served from the same origin. The one exception is the widget's upload
+//! (`POST /widget/uploads`, `crate::media`): the widget runs on customers' sites, and that route
+//! is authenticated by the public widget key and the customer's session, never by a bearer
+//! token, so it mirrors the caller's `Origin` (never `*`, never credentials). Allowing named origins later is one
 //! `tower_http::cors::CorsLayer` (with an explicit origin list, never `*` with credentials) added
 //! in [`apply`] behind a setting; this module must not answer `Access-Control-Allow-Origin: *`.
 

@@ -105,6 +105,7 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
             if body.client_message_id.is_empty() || body.client_message_id.len() > 100 {
                 return Err(ApiError::Unprocessable("client_message_id must be 1 to 100 characters".into()));
             }
+            crate::api::channels::check_attachments(&body.attachments)?;
             let outcome = conversations::ingest(&st, InboundMessage {
                 tenant_id: customer.tenant_id,
                 inbox_id: customer.inbox_id,
@@ -112,8 +113,9 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
                 contact_name: customer.name.clone(),
                 // Namespaced by the customer so one customer's ids never collide with another's.
                 platform_message_id: format!("{}:{}", customer.external_id, body.client_message_id),
-                text: Some(body.text),
-                attachments: Vec::new(),
+                // An attachment alone needs no text.
+                text: Some(body.text).filter(|t| !t.is_empty() || body.attachments.is_empty()),
+                attachments: body.attachments,
                 now: now_ms(),
             })
             .await?;
@@ -181,7 +183,11 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
 #[derive(Deserialize)]
 struct CustomerMessage {
     client_message_id: String,
+    #[serde(default)]
     text: String,
+    /// Files uploaded with `POST /api/v1/widget/uploads`.
+    #[serde(default)]
+    attachments: Vec<switchboard_core::domain::Attachment>,
 }
 
 #[derive(Deserialize)]

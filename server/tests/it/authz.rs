@@ -164,6 +164,10 @@ fn table() -> Vec<Row> {
         row(M::PUT, "/teams/{team}/policy", Some(r#"{"strategy": "least_loaded"}"#), [U, F, F, A, N, F, A, U]),
         // The fixture's queue is not a manual-pick queue: nobody may claim from it.
         row(M::POST, "/conversations/{queued}/claim", None, [U, F, F, F, N, F, F, U]),
+        // Uploads go to the caller's own tenant, so another tenant's admin may upload too.
+        row(M::POST, "/uploads", Some(MULTIPART_FILE), [U, A, A, A, A, A, A, U]),
+        // Widget customers authenticate with the widget key and session headers, never a bearer.
+        row(M::POST, "/widget/uploads", Some(MULTIPART_FILE), [U, U, U, U, U, U, U, U]),
         // Late: once a supervisor resolves it, the rows above about `{queued}` would see 409.
         row(M::POST, "/conversations/{queued}/resolve", Some(r#"{"reason": "spam"}"#), [U, F, S, S, N, F, S, U]),
     ];
@@ -204,13 +208,19 @@ impl Fixture {
     }
 }
 
+/// A row body sent as `multipart/form-data` with one small text file in the field `file`.
+const MULTIPART_FILE: &str = "<multipart file>";
+
 /// Any request: (status, headers, JSON body or null).
 async fn call(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Option<String>) -> (StatusCode, HeaderMap, Value) {
     let mut request = app.client.request(method, app.url(path));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    if let Some(body) = body {
+    if body.as_deref() == Some(MULTIPART_FILE) {
+        let part = reqwest::multipart::Part::bytes(b"authorization matrix".to_vec()).file_name("matrix.txt");
+        request = request.multipart(reqwest::multipart::Form::new().part("file", part));
+    } else if let Some(body) = body {
         request = request.header("content-type", "application/json").body(body);
     }
     let response = request.send().await.expect("request");

@@ -8,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+/// The `media.signing_key` every test server has (tests sign URLs of their own with it).
+pub const TEST_MEDIA_SIGNING_KEY: &str = "test-media-signing-key";
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -95,6 +97,10 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     })
     .expect("settings");
     settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_string().into());
+    // Nothing on disk unless a test asks for it: media in memory, a fixed URL-signing secret
+    // (otherwise one is created in `data_dir`).
+    settings.media.backend = "memory".into();
+    settings.media.signing_key = Some(TEST_MEDIA_SIGNING_KEY.to_string().into());
     tune(&mut settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

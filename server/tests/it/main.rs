@@ -5,6 +5,7 @@ mod api;
 mod authz;
 mod gateway;
 mod helpers;
+mod media;
 mod ops;
 mod queue;
 mod routing;
