@@ -40,7 +40,8 @@ pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOu
     metrics::counter!("switchboard_inbound_messages_total", "duplicate" => (!outcome.message_created).to_string()).increment(1);
     // A new conversation is routed before its first message is announced, so the announcement
     // already names the agent who got it and reaches their sockets.
-    if outcome.conversation_created {
+    let with_bot = outcome.conversation.state == ConversationState::Bot;
+    if outcome.conversation_created && !with_bot {
         publish_conversation(state, &outcome.conversation, None).await;
         match state.dispatcher.conversation_waiting(state, &outcome.conversation).await {
             Some(assigned) => outcome.conversation = assigned,
@@ -53,6 +54,8 @@ pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOu
             }
         }
         crate::queue::announce(state, outcome.conversation.tenant_id).await;
+    } else if outcome.conversation_created {
+        publish_conversation(state, &outcome.conversation, None).await;
     }
     if outcome.message_created {
         publish(state, BusEvent::MessageCreated {
@@ -62,6 +65,10 @@ pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOu
             payload: message_json(&outcome.message),
         })
         .await;
+        // The auto-responder answers on its own task: the sender is acknowledged now.
+        if with_bot {
+            crate::bot::customer_wrote(state, &outcome.conversation);
+        }
     }
     Ok(outcome)
 }
@@ -132,7 +139,7 @@ pub async fn reply(
 
 /// Which outbox delivery a reply on this inbox needs. Web-widget replies reach the customer's
 /// socket through the bus (and resync), so they need none.
-fn outbox_for(inbox: &Inbox) -> Option<NewOutbox> {
+pub(crate) fn outbox_for(inbox: &Inbox) -> Option<NewOutbox> {
     let kind = match inbox.kind {
         ChannelKind::Web => return None,
         ChannelKind::Api => crate::outbox::API_WEBHOOK,

@@ -15,6 +15,9 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("{0}")]
     Unprocessable(String),
+    /// A document (e.g. an auto-responder flow) with problems at these paths.
+    #[error("{message}")]
+    InvalidDocument { code: &'static str, message: String, errors: Vec<ErrorItem> },
     #[error("authentication required")]
     Unauthorized,
     #[error("{0}")]
@@ -53,11 +56,22 @@ pub struct ErrorBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `malformed_json`, `invalid_body`, `invalid_path`,
+    /// Stable, machine-readable: `malformed_json`, `invalid_body`, `invalid_flow`, `invalid_path`,
     /// `invalid_query`, `unauthorized`, `invalid_credentials`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `unsupported_media_type`,
     /// `unavailable`, `internal`.
     pub code: String,
+    pub message: String,
+    /// For `invalid_flow`: every problem found, with its path in the submitted document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ErrorItem>>,
+}
+
+/// One problem in a submitted document: `path` is like `steps[3].options[1].next` (empty for
+/// the document as a whole, e.g. a JSON syntax error).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorItem {
+    pub path: String,
     pub message: String,
 }
 
@@ -74,6 +88,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            ApiError::InvalidDocument { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::InvalidCredentials(_) => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             ApiError::BadSignature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
@@ -116,7 +131,12 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, Json(ErrorBody { error: ErrorDetail { code: code.to_string(), message } })).into_response();
+        let errors = match &self {
+            ApiError::InvalidDocument { errors, .. } => Some(errors.clone()),
+            _ => None,
+        };
+        let mut response =
+            (status, Json(ErrorBody { error: ErrorDetail { code: code.to_string(), message, errors } })).into_response();
         if let ApiError::TooManyAttempts(secs) = &self {
             if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod bot;
 pub mod cli;
 pub mod conversations;
 pub mod dispatch;
@@ -97,6 +98,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
         health: Arc::new(health::ChannelHealth::default()),
         login_throttle: Arc::new(throttle::LoginThrottle::default()),
         media,
+        bot_flows: Arc::new(bot::FlowCache::default()),
         shutdown: shutdown.clone(),
     };
     realtime::agent::register(&io, state.clone());
@@ -106,6 +108,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
     workers.spawn(realtime::fanout::run(io.clone(), bus, shutdown.clone()));
     workers.spawn(outbox::run(state.clone()));
     workers.spawn(gateway::run_pollers(state.clone()));
+    workers.spawn(bot::run_sweeper(state.clone()));
     {
         let state = state.clone();
         workers.spawn(async move {

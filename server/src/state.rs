@@ -31,6 +31,8 @@ pub struct AppState {
     pub health: Arc<crate::health::ChannelHealth>,
     /// Failed logins per email (this node's count), for lockout.
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
+    /// Compiled auto-responder flows by inbox.
+    pub bot_flows: Arc<crate::bot::FlowCache>,
     /// Attachments' bytes (local disk or S3) and their signed URLs.
     pub media: Arc<crate::media::Media>,
     /// Cancelled when the server shuts down.

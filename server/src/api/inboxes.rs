@@ -96,6 +96,10 @@ fn check_settings(kind: ChannelKind, settings: &Map<String, Value>) -> ApiResult
             check_webhook_url(url)?;
         }
     }
+    if let Some(url) = settings.get(crate::bot::HOOK_URL).filter(|v| !v.is_null()) {
+        check_webhook_url(url)
+            .map_err(|_| ApiError::Unprocessable(format!("settings.{} must be an absolute http(s) URL", crate::bot::HOOK_URL)))?;
+    }
     Ok(())
 }
 

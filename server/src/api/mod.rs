@@ -17,6 +17,7 @@ pub mod auth;
 pub mod channels;
 pub mod conversations;
 pub mod doc;
+pub mod flows;
 pub mod inboxes;
 pub mod outbox;
 pub mod security;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(teams::router())
         .merge(inboxes::router())
+        .merge(flows::router())
         .merge(channels::router())
         .merge(conversations::router())
         .merge(outbox::router())
@@ -62,6 +64,7 @@ pub fn router() -> Router<AppState> {
         users::list_users, users::create_user, users::get_user, users::update_user, users::set_status,
         teams::list_teams, teams::create_team, teams::add_member, teams::list_members,
         inboxes::list_inboxes, inboxes::create_inbox, inboxes::get_inbox, inboxes::update_inbox, inboxes::rotate_token,
+        flows::get_flow, flows::put_flow, flows::delete_flow, flows::list_hook_calls,
         channels::post_message,
         conversations::list_conversations, conversations::get_conversation, conversations::list_messages,
         conversations::post_reply, conversations::resolve, conversations::assign, conversations::set_biz_data,
@@ -73,7 +76,7 @@ pub fn router() -> Router<AppState> {
         crate::media::upload, crate::media::widget_upload,
     ),
     components(schemas(
-        crate::error::ErrorBody, crate::error::ErrorDetail,
+        crate::error::ErrorBody, crate::error::ErrorDetail, crate::error::ErrorItem,
         crate::views::ConversationView, crate::views::ContactView, crate::views::InboxSummary,
     )),
     modifiers(&SecuritySchemes, &WireEnums, &StandardErrors),
@@ -82,6 +85,7 @@ pub fn router() -> Router<AppState> {
         (name = "users", description = "Admins, supervisors and agents"),
         (name = "teams", description = "Groups of agents with a queue"),
         (name = "inboxes", description = "Channels' entry points and their credentials"),
+        (name = "auto-responder", description = "Per-inbox bot flows and the decision hook's call log"),
         (name = "channels", description = "Message ingestion from business systems (API channel)"),
         (name = "conversations", description = "Conversations, messages and their life cycle"),
         (name = "supervisor", description = "Live queue and provider health"),

@@ -13,13 +13,13 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app_with, TestApp};
 
 const BOT_TOKEN: &str = "123456:TEST-token";
-const SECRET: &str = "webhook-secret-value";
+pub(crate) const SECRET: &str = "webhook-secret-value";
 
 /// A fake Telegram Bot API: records sendMessage calls and serves getUpdates from a list,
 /// honouring `offset` the way Telegram does.
 #[derive(Clone, Default)]
-struct FakeTelegram {
-    sent: Arc<Mutex<Vec<Value>>>,
+pub(crate) struct FakeTelegram {
+    pub(crate) sent: Arc<Mutex<Vec<Value>>>,
     /// When set, sendMessage answers 500 (and counts the attempt).
     failing: Arc<std::sync::atomic::AtomicBool>,
     send_attempts: Arc<std::sync::atomic::AtomicUsize>,
@@ -72,7 +72,7 @@ async fn bot_method(
     }
 }
 
-async fn start_fake() -> (String, FakeTelegram) {
+pub(crate) async fn start_fake() -> (String, FakeTelegram) {
     let fake = FakeTelegram::default();
     let router = Router::new().route("/{token}/{method}", post(bot_method).get(bot_method)).with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
@@ -83,7 +83,7 @@ async fn start_fake() -> (String, FakeTelegram) {
     (format!("http://{addr}"), fake)
 }
 
-fn update(update_id: i64, chat_id: i64, message_id: i64, text: &str) -> Value {
+pub(crate) fn update(update_id: i64, chat_id: i64, message_id: i64, text: &str) -> Value {
     json!({
         "update_id": update_id,
         "message": {
@@ -96,7 +96,7 @@ fn update(update_id: i64, chat_id: i64, message_id: i64, text: &str) -> Value {
     })
 }
 
-async fn telegram_inbox(app: &TestApp, admin: &str, base: &str, mode: &str) -> i64 {
+pub(crate) async fn telegram_inbox(app: &TestApp, admin: &str, base: &str, mode: &str) -> i64 {
     let (status, body) = app
         .send_json(
             Method::POST,

@@ -2,6 +2,7 @@
 //! in-memory SQLite database and the in-process bus, driven over HTTP.
 
 mod api;
+mod autoresponder;
 mod authz;
 mod gateway;
 mod helpers;
