@@ -26,7 +26,7 @@ use crate::sniff::{sniff, MediaKind, Refusal, SNIFF_LEN};
 
 /// An upload's bytes as they arrive. The producer reports its own failures as
 /// [`MediaError::Read`] (or [`MediaError::TooLarge`] when an outer limit stopped it).
-pub type ByteStream = BoxStream<'static, Result<Bytes, MediaError>>;
+pub type ByteStream<'a> = BoxStream<'a, Result<Bytes, MediaError>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -89,7 +89,7 @@ impl std::fmt::Debug for Blob {
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores an upload of at most `limit` bytes; `name` (the client's file name) is used only
     /// to refuse dangerous extensions, never to decide the type.
-    async fn put(&self, tenant: i64, name: Option<&str>, body: ByteStream, limit: u64) -> Result<StoredBlob, MediaError>;
+    async fn put(&self, tenant: i64, name: Option<&str>, body: ByteStream<'_>, limit: u64) -> Result<StoredBlob, MediaError>;
     /// Opens a tenant's object for reading; [`MediaError::NotFound`] for anything else.
     async fn get(&self, tenant: i64, sha256: &str) -> Result<Blob, MediaError>;
     /// Whether the tenant holds this object.
@@ -172,7 +172,7 @@ pub fn object_key(tenant: i64, sha256: &str) -> Path {
 #[async_trait]
 impl BlobStore for ObjectBlobStore {
     #[tracing::instrument(skip_all, fields(tenant, backend = self.backend))]
-    async fn put(&self, tenant: i64, name: Option<&str>, mut body: ByteStream, limit: u64) -> Result<StoredBlob, MediaError> {
+    async fn put(&self, tenant: i64, name: Option<&str>, mut body: ByteStream<'_>, limit: u64) -> Result<StoredBlob, MediaError> {
         let mut chunks: Vec<Bytes> = Vec::new();
         let mut size: u64 = 0;
         let mut hasher = Sha256::new();

@@ -29,7 +29,7 @@ fn png(len: usize, seed: u8) -> Vec<u8> {
 }
 
 /// The bytes as a stream of `chunk`-sized pieces, like a multipart field arriving.
-fn stream(bytes: &[u8], chunk: usize) -> ByteStream {
+fn stream(bytes: &[u8], chunk: usize) -> ByteStream<'static> {
     let pieces: Vec<Result<Bytes, MediaError>> = bytes.chunks(chunk).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     futures::stream::iter(pieces).boxed()
 }
@@ -95,7 +95,7 @@ async fn the_size_limit_stops_the_read(store: Arc<dyn BlobStore>) {
     // everything.
     let read = Arc::new(AtomicU64::new(0));
     let counter = read.clone();
-    let endless: ByteStream = futures::stream::repeat_with(move || {
+    let endless: ByteStream<'static> = futures::stream::repeat_with(move || {
         counter.fetch_add(4096, Ordering::SeqCst);
         Ok(Bytes::from(vec![b'x'; 4096]))
     })
