@@ -32,8 +32,19 @@ pub fn check_text(text: Option<&str>, attachments: &[Attachment]) -> ApiResult<(
 
 /// Commits an inbound customer message (idempotently), then notifies and routes.
 /// Returns only after the commit: callers acknowledge the sender after this returns `Ok`.
-#[instrument(skip_all, fields(inbox_id = %msg.inbox_id, platform_message_id = %msg.platform_message_id))]
 pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOutcome> {
+    ingest_with(state, msg, |_| {}).await
+}
+
+/// [`ingest`], calling `before_bot` after the commit and the notifications but before the
+/// auto-responder starts: the web widget joins the conversation's room there, so the bot's first
+/// answer cannot be published before the customer's socket listens for it.
+#[instrument(skip_all, fields(inbox_id = %msg.inbox_id, platform_message_id = %msg.platform_message_id))]
+pub async fn ingest_with(
+    state: &AppState,
+    msg: InboundMessage,
+    before_bot: impl FnOnce(&IngestOutcome),
+) -> ApiResult<IngestOutcome> {
     check_text(msg.text.as_deref(), &msg.attachments)?;
     let attachments = state.media.checked_attachments(msg.tenant_id, msg.attachments.clone())?;
     let mut outcome = state.store.ingest_inbound(InboundMessage { attachments, ..msg }).await?;
@@ -65,10 +76,11 @@ pub async fn ingest(state: &AppState, msg: InboundMessage) -> ApiResult<IngestOu
             payload: message_json(&outcome.message),
         })
         .await;
-        // The auto-responder answers on its own task: the sender is acknowledged now.
-        if with_bot {
-            crate::bot::customer_wrote(state, &outcome.conversation);
-        }
+    }
+    before_bot(&outcome);
+    // The auto-responder answers on its own task: the sender is acknowledged now.
+    if with_bot && outcome.message_created {
+        crate::bot::customer_wrote(state, &outcome.conversation);
     }
     Ok(outcome)
 }

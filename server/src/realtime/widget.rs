@@ -106,7 +106,8 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
                 return Err(ApiError::Unprocessable("client_message_id must be 1 to 100 characters".into()));
             }
             crate::api::channels::check_attachments(&body.attachments)?;
-            let outcome = conversations::ingest(&st, InboundMessage {
+            let room = |o: &switchboard_core::domain::IngestOutcome| s.join(format!("wconv:{}", o.conversation.id));
+            let outcome = conversations::ingest_with(&st, InboundMessage {
                 tenant_id: customer.tenant_id,
                 inbox_id: customer.inbox_id,
                 contact_external_id: customer.external_id.clone(),
@@ -117,9 +118,8 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
                 text: Some(body.text).filter(|t| !t.is_empty() || body.attachments.is_empty()),
                 attachments: body.attachments,
                 now: now_ms(),
-            })
+            }, room)
             .await?;
-            s.join(format!("wconv:{}", outcome.conversation.id));
             // The conversation's state rides on the ack: events about it published before this
             // socket joined the conversation's room (e.g. its assignment) did not reach it.
             Ok(json!({
