@@ -6,7 +6,7 @@
 //!   or was assigned), `message` (a new message in a conversation you hold or watch), `agent`
 //!   (your status/load changed, or, for supervisors, any agent's).
 //! - client → server, each answered by an ack `{ok, ...}` only after the commit:
-//!   `status {status}`, `reply {conversation_id, text, client_message_id}`,
+//!   `status {status}`, `reply {conversation_id, text, client_message_id, attachments?}`,
 //!   `resolve {conversation_id, reason}`, `sync {conversation_id, after}` (messages with id >
 //!   after), `watch {conversation_id}` (supervisors), `typing {conversation_id}` (ephemeral,
 //!   relayed to the customer's widget as `typing`; the customer's own typing arrives here as
@@ -100,7 +100,10 @@ async fn connected(state: AppState, s: SocketRef, user: User) {
         let result = async {
             let body = body.map_err(|e| ApiError::Unprocessable(format!("reply: {e}")))?;
             let who = replier(&s)?;
-            let message = conversations::reply(&st, &who, body.conversation_id, Some(body.text), Vec::new(), body.client_message_id).await?;
+            crate::api::channels::check_attachments(&body.attachments)?;
+            // An attachment alone needs no text.
+            let text = Some(body.text).filter(|t| !t.is_empty() || body.attachments.is_empty());
+            let message = conversations::reply(&st, &who, body.conversation_id, text, body.attachments, body.client_message_id).await?;
             Ok(json!({ "message": message }))
         }
         .await;
@@ -188,8 +191,12 @@ async fn connected(state: AppState, s: SocketRef, user: User) {
 #[derive(Deserialize)]
 struct ReplyBody {
     conversation_id: ConversationId,
+    #[serde(default)]
     text: String,
     client_message_id: Option<String>,
+    /// Files uploaded with `POST /api/v1/uploads`.
+    #[serde(default)]
+    attachments: Vec<switchboard_core::domain::Attachment>,
 }
 
 #[derive(Deserialize)]

@@ -8,8 +8,9 @@
 //!
 //! - server → client: `session {session, conversation_id}` on connect, `message` (agent replies
 //!   and this customer's own messages from other tabs), `conversation {id, state}`.
-//! - client → server: `message {client_message_id, text}` acked `{ok, message}` only after the
-//!   commit (the same `client_message_id` twice stores one message), and
+//! - client → server: `message {client_message_id, text, attachments?}` (attachments: files
+//!   uploaded with `POST /api/v1/widget/uploads`) acked `{ok, message}` only after the commit
+//!   (the same `client_message_id` twice stores one message), and
 //!   `sync {after}` acked `{ok, messages}` (messages of the current conversation with id > after),
 //!   and `typing` (ephemeral; the agent sees it). The agent's typing arrives as
 //!   `typing {conversation_id}`.
