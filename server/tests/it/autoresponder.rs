@@ -197,15 +197,109 @@ async fn flows_are_validated_with_paths_and_only_admins_save_them() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn greeting_hours_menu_collect_and_handoff_route_the_conversation() {
+/// Where the customers write from: the API channel, or Telegram (webhooks signed with the
+/// secret token; the bot's answers go out through the fake Bot API).
+#[derive(Clone, Copy)]
+enum Via {
+    Api,
+    Telegram,
+}
+
+struct Shop<'a> {
+    app: &'a TestApp,
+    admin: String,
+    inbox: i64,
+    token: Option<String>,
+    telegram: Option<crate::gateway::FakeTelegram>,
+    /// Telegram chat ids by contact name, and the next update / message id.
+    chats: Mutex<(std::collections::HashMap<String, i64>, i64)>,
+}
+
+impl<'a> Shop<'a> {
+    async fn open(app: &'a TestApp, admin: &str, via: Via) -> Shop<'a> {
+        let (inbox, token, telegram) = match via {
+            Via::Api => {
+                let (inbox, token) = api_inbox(app, admin, json!({"webhook_url": "http://127.0.0.1:9/x"}), json!({})).await;
+                (inbox, Some(token), None)
+            }
+            Via::Telegram => {
+                let (base, fake) = crate::gateway::start_fake().await;
+                (crate::gateway::telegram_inbox(app, admin, &base, "webhook").await, None, Some(fake))
+            }
+        };
+        Shop { app, admin: admin.to_owned(), inbox, token, telegram, chats: Mutex::new((Default::default(), 1)) }
+    }
+
+    /// The customer `contact` writes `text`; returns the conversation it landed in.
+    async fn say(&self, contact: &str, id: &str, text: &str) -> i64 {
+        let Some(token) = &self.token else { return self.say_on_telegram(contact, text).await };
+        say(self.app, self.inbox, token, contact, id, text).await
+    }
+
+    async fn say_on_telegram(&self, contact: &str, text: &str) -> i64 {
+        let (chat, n) = {
+            let mut chats = self.chats.lock().expect("lock");
+            let next_chat = 5000 + i64::try_from(chats.0.len()).unwrap_or(0);
+            let chat = *chats.0.entry(contact.to_owned()).or_insert(next_chat);
+            chats.1 += 1;
+            (chat, chats.1)
+        };
+        let r = self
+            .app
+            .client
+            .post(self.app.url(&format!("/webhooks/{}", self.inbox)))
+            .header("x-telegram-bot-api-secret-token", crate::gateway::SECRET)
+            .header("content-type", "application/json")
+            .body(crate::gateway::update(n, chat, n, text).to_string())
+            .send()
+            .await
+            .expect("post");
+        assert!(r.status().is_success(), "{}", r.status());
+        // The committed message names its conversation.
+        let platform_id = format!("{chat}:{n}");
+        let (_, convs) = self.app.get_json(&self.admin, &format!("/api/v1/conversations?inbox_id={}&limit=100", self.inbox)).await;
+        for c in convs.as_array().cloned().unwrap_or_default() {
+            let id = c["id"].as_i64().expect("id");
+            if messages(self.app, &self.admin, id).await.iter().any(|m| m["platform_message_id"] == platform_id.as_str()) {
+                return id;
+            }
+        }
+        panic!("telegram message {platform_id} was not stored");
+    }
+
+    /// On Telegram every bot message (of every conversation) reached the Bot API, in order.
+    async fn check_platform_got_every_bot_message(&self, admin: &str) {
+        let Some(fake) = &self.telegram else { return };
+        let (_, convs) = self.app.get_json(admin, &format!("/api/v1/conversations?inbox_id={}&limit=100", self.inbox)).await;
+        let mut expected = Vec::new();
+        for c in convs.as_array().cloned().unwrap_or_default() {
+            expected.extend(bot_said(self.app, admin, c["id"].as_i64().expect("id")).await);
+        }
+        let sent = || fake.sent.lock().expect("lock").iter().map(|b| b["text"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+        for _ in 0..200 {
+            if sent().len() >= expected.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let (mut got, mut want) = (sent(), expected);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "the Bot API received exactly the bot's messages");
+    }
+}
+
+/// Greeting, business hours (open), menu (invalid answer, full-width pick), collect (with an
+/// invalid value), handoff with the menu's routing, assignment, and contact fields remembered.
+async fn greeting_hours_menu_collect_and_handoff(via: Via) {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (_, team) = app.send_json(Method::POST, &admin, "/api/v1/teams", json!({"name": "Sales"})).await;
-    let (inbox, token) = api_inbox(&app, &admin, json!({"webhook_url": "http://127.0.0.1:9/x"}), json!({})).await;
+    let shop = Shop::open(&app, &admin, via).await;
+    let (inbox, token) = (shop.inbox, &shop);
     assert_eq!(put_flow(&app, &admin, inbox, shop_flow()).await.0, 200);
 
-    let c = say(&app, inbox, &token, "ada", "m1", "hello").await;
+    let c = token.say("ada", "m1", "hello").await;
     let said = wait_bot(&app, &admin, c, 2).await;
     assert_eq!(said[0], "Hi! I'm the shop assistant.");
     assert!(said[1].starts_with("How can we help?") && said[1].contains("1 Sales"), "{said:?}");
@@ -213,17 +307,17 @@ async fn greeting_hours_menu_collect_and_handoff_route_the_conversation() {
     assert_eq!(conv["state"], "bot", "with the bot, not in the queue");
 
     // An answer that picks nothing re-prompts.
-    say(&app, inbox, &token, "ada", "m2", "pizza").await;
+    token.say("ada", "m2", "pizza").await;
     let said = wait_bot(&app, &admin, c, 3).await;
     assert!(said[2].starts_with("Sorry") && said[2].ends_with("3 Night shift"), "{said:?}");
     // "１" (full width) picks Sales; then the collect step asks for the fields.
-    say(&app, inbox, &token, "ada", "m3", "１").await;
+    token.say("ada", "m3", "１").await;
     assert_eq!(wait_bot(&app, &admin, c, 4).await[3], "What's your name?");
-    say(&app, inbox, &token, "ada", "m4", "Ada").await;
+    token.say("ada", "m4", "Ada").await;
     assert_eq!(wait_bot(&app, &admin, c, 5).await[4], "Your order number?");
-    say(&app, inbox, &token, "ada", "m5", "12345").await;
+    token.say("ada", "m5", "12345").await;
     assert_eq!(wait_bot(&app, &admin, c, 6).await[5], "Order numbers look like AB123456.");
-    say(&app, inbox, &token, "ada", "m6", "AB123456").await;
+    token.say("ada", "m6", "AB123456").await;
     let said = wait_bot(&app, &admin, c, 7).await;
     assert_eq!(said[6], "Thanks Ada, an agent will be with you shortly.");
     assert_eq!(said.len(), 7, "each message answered once: {said:?}");
@@ -253,52 +347,75 @@ async fn greeting_hours_menu_collect_and_handoff_route_the_conversation() {
     // The name was kept on the contact: the customer's next conversation does not ask again.
     let (status, _) = app.send_json(Method::POST, &admin, &format!("/api/v1/conversations/{c}/resolve"), json!({"reason": "resolved"})).await;
     assert!(status.is_success(), "{status}");
-    let c2 = say(&app, inbox, &token, "ada", "m7", "hi again").await;
+    let c2 = token.say("ada", "m7", "hi again").await;
     assert_ne!(c2, c);
     wait_bot(&app, &admin, c2, 2).await;
-    say(&app, inbox, &token, "ada", "m8", "Sales").await;
+    token.say("ada", "m8", "Sales").await;
     assert_eq!(wait_bot(&app, &admin, c2, 3).await[2], "Your order number?", "the name is known");
+    shop.check_platform_got_every_bot_message(&admin).await;
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faq_keywords_and_out_of_hours_callbacks_end_the_bot_their_own_ways() {
+/// FAQ answered and resolved, a handoff keyword in Chinese, and out-of-hours with a callback.
+async fn faq_keywords_and_callbacks(via: Via) {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     app.send_json(Method::POST, &admin, "/api/v1/teams", json!({"name": "Sales"})).await;
-    let (inbox, token) = api_inbox(&app, &admin, json!({"webhook_url": "http://127.0.0.1:9/x"}), json!({})).await;
+    let shop = Shop::open(&app, &admin, via).await;
+    let (inbox, token) = (shop.inbox, &shop);
     assert_eq!(put_flow(&app, &admin, inbox, shop_flow()).await.0, 200);
 
     // FAQ: answered, "did that help?", yes → resolved by the bot.
-    let c = say(&app, inbox, &token, "faq", "f1", "hi").await;
+    let c = token.say("faq", "f1", "hi").await;
     wait_bot(&app, &admin, c, 2).await;
-    say(&app, inbox, &token, "faq", "f2", "2").await;
+    token.say("faq", "f2", "2").await;
     assert_eq!(wait_bot(&app, &admin, c, 3).await[2], "Ask me about delivery.");
-    say(&app, inbox, &token, "faq", "f3", "when is 发货?").await;
+    token.say("faq", "f3", "when is 发货?").await;
     let said = wait_bot(&app, &admin, c, 5).await;
     assert_eq!(said[3], "Orders ship within 2 days.");
-    say(&app, inbox, &token, "faq", "f4", "yes!").await;
+    token.say("faq", "f4", "yes!").await;
     assert_eq!(wait_bot(&app, &admin, c, 6).await[5], "Glad I could help!");
     let conv = wait_state(&app, &admin, c, "resolved").await;
     assert_eq!(conv["close_reason"], "resolved");
 
     // A handoff keyword at any step goes to a person at once.
-    let c = say(&app, inbox, &token, "kw", "k1", "hello").await;
+    let c = token.say("kw", "k1", "hello").await;
     wait_bot(&app, &admin, c, 2).await;
-    say(&app, inbox, &token, "kw", "k2", "我要转人工服务").await;
+    token.say("kw", "k2", "我要转人工服务").await;
     assert_eq!(wait_bot(&app, &admin, c, 3).await[2], "Connecting you with a person…");
     wait_state(&app, &admin, c, "queued").await;
 
     // Out of hours with "callback": the out-of-office text, the promise, and a close.
-    let c = say(&app, inbox, &token, "night", "n1", "hello").await;
+    let c = token.say("night", "n1", "hello").await;
     wait_bot(&app, &admin, c, 2).await;
-    say(&app, inbox, &token, "night", "n2", "3").await;
+    token.say("night", "n2", "3").await;
     let said = wait_bot(&app, &admin, c, 4).await;
     assert!(said[2].starts_with("The night shift is closed; next opening"), "{said:?}");
     assert_eq!(said[3], "We'll call you back.");
     let conv = wait_state(&app, &admin, c, "closed").await;
     assert_eq!(conv["attributes"]["callback_requested"], true, "{conv}");
+    shop.check_platform_got_every_bot_message(&admin).await;
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greeting_hours_menu_collect_and_handoff_on_the_api_channel() {
+    greeting_hours_menu_collect_and_handoff(Via::Api).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greeting_hours_menu_collect_and_handoff_on_telegram() {
+    greeting_hours_menu_collect_and_handoff(Via::Telegram).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faq_keywords_and_callbacks_on_the_api_channel() {
+    faq_keywords_and_callbacks(Via::Api).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faq_keywords_and_callbacks_on_telegram() {
+    faq_keywords_and_callbacks(Via::Telegram).await;
 }
 
 /// The business system behind the decision hook. Checks the signature like a real receiver,
