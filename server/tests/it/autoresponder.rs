@@ -531,18 +531,30 @@ async fn the_decision_hook_decides_or_the_fallback_runs_and_every_call_is_logged
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_inbox_without_a_hook_takes_the_fallback() {
+/// Greeting → decision hook (none configured) → message → handoff.
+async fn no_hook_takes_the_fallback(via: Via) {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (inbox, token) = api_inbox(&app, &admin, json!({"webhook_url": "http://127.0.0.1:9/x"}), json!({})).await;
+    let shop = Shop::open(&app, &admin, via).await;
+    let inbox = shop.inbox;
     assert_eq!(put_flow(&app, &admin, inbox, hook_flow()).await.0, 200);
-    let c = say(&app, inbox, &token, "x", "x1", "hi").await;
+    let c = shop.say("x", "x1", "hi").await;
     wait_state(&app, &admin, c, "queued").await;
     assert_eq!(bot_said(&app, &admin, c).await, ["Hello!", "Our systems are slow; a person will help.", "Connecting you."]);
     let (_, calls) = app.get_json(&admin, &format!("/api/v1/inboxes/{inbox}/decision-hook-calls")).await;
     assert_eq!(calls[0]["outcome"], "not_configured", "{calls}");
+    shop.check_platform_got_every_bot_message(&admin).await;
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_without_a_hook_takes_the_fallback() {
+    no_hook_takes_the_fallback(Via::Api).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_without_a_hook_takes_the_fallback_on_telegram() {
+    no_hook_takes_the_fallback(Via::Telegram).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
