@@ -101,6 +101,8 @@ pub trait Store: Send + Sync + 'static {
     async fn apply_receipt(&self, tenant: TenantId, inbox: InboxId, platform_message_id: &str, status: DeliveryStatus, now: Millis) -> StoreResult<Option<Message>>;
     /// Records the platform's id for a message we sent, so its receipts can find it.
     async fn set_platform_message_id(&self, tenant: TenantId, id: MessageId, platform_message_id: &str, now: Millis) -> StoreResult<()>;
+    /// Replaces a message's attachments (inbound platform media once it is in the media store).
+    async fn set_message_attachments(&self, tenant: TenantId, id: MessageId, attachments: &[Attachment], now: Millis) -> StoreResult<()>;
     async fn set_biz_data(&self, tenant: TenantId, id: ConversationId, biz_data: serde_json::Value, now: Millis) -> StoreResult<Conversation>;
     async fn list_conversation_events(&self, tenant: TenantId, id: ConversationId) -> StoreResult<Vec<ConversationEvent>>;
 

@@ -12,6 +12,11 @@
 //!   loop only while holding the bus lease `poll:{inbox}`, so exactly one node polls an inbox.
 //!   The cursor is saved after the page's events are committed: a crash re-polls the page and
 //!   ingestion's dedupe drops what was already stored.
+//! - Inbound media: after a new platform message is committed (and the platform answered), a
+//!   task downloads each of its media references through the adapter, with retries, into the
+//!   media store, and replaces the message's attachments with signed links
+//!   ([`spawn_media_fetch`]). A crash or a platform that keeps failing leaves the platform's
+//!   reference in place; nothing is lost, the link just stays the platform's.
 
 use std::time::Duration;
 
@@ -21,7 +26,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use switchboard_core::domain::{Attachment, ChannelKind, Inbox, InboundMessage, OutboxEntry};
+use switchboard_core::domain::{Attachment, ChannelKind, Inbox, InboundMessage, Message, OutboxEntry};
 use switchboard_core::ids::InboxId;
 use switchboard_gateway::{
     adapter_for, ChannelAdapter, ChannelConfig, ContentKind, DeliveryError, InboundEvent, NormalizedMessage,
@@ -79,7 +84,10 @@ pub async fn commit_events(state: &AppState, inbox: &Inbox, events: Vec<InboundE
     for event in events {
         match event {
             InboundEvent::Message(m) => {
-                conversations::ingest(state, inbound_message(inbox, m)).await?;
+                let outcome = conversations::ingest(state, inbound_message(inbox, m)).await?;
+                if outcome.message_created {
+                    spawn_media_fetch(state, inbox, &outcome.message);
+                }
             }
             InboundEvent::Status { platform_message_id, status } => {
                 state.store.apply_receipt(inbox.tenant_id, inbox.id, &platform_message_id, status, now_ms()).await?;
@@ -87,6 +95,106 @@ pub async fn commit_events(state: &AppState, inbox: &Inbox, events: Vec<InboundE
         }
     }
     Ok(())
+}
+
+/// Downloads of one inbound attachment: this many attempts, the first retry after
+/// [`MEDIA_FETCH_FIRST_RETRY`], doubling (0.5 + 1 + 2 + 4 s), or after the platform's own
+/// `retry_after` when it is longer.
+const MEDIA_FETCH_ATTEMPTS: u32 = 5;
+const MEDIA_FETCH_FIRST_RETRY: Duration = Duration::from_millis(500);
+
+/// Whether an inbound attachment is a platform media reference to fetch: not a location
+/// (`geo:`), not the raw payload of an unsupported kind, not already one of our links.
+fn fetchable(a: &Attachment) -> bool {
+    let Some(url) = a.url.as_deref() else { return false };
+    !url.is_empty()
+        && !url.starts_with("geo:")
+        && !matches!(a.kind.as_str(), "location" | "unsupported" | "contact")
+        && switchboard_media::parse_media_url(url).is_none()
+}
+
+/// Fetches a new platform message's media into the media store on its own task, then links it
+/// to the message (`Store::set_message_attachments`). The platform was already answered: a slow
+/// or failing media server never delays or fails ingestion. Attachments that cannot be fetched
+/// (a permanent error, every attempt failed, a refused type, over the size limit) keep the
+/// platform's reference. Clients see the stored links when they next read the conversation.
+fn spawn_media_fetch(state: &AppState, inbox: &Inbox, message: &Message) {
+    let wanted: Vec<usize> = message.attachments.iter().enumerate().filter(|(_, a)| fetchable(a)).map(|(i, _)| i).collect();
+    if wanted.is_empty() || adapter_for(inbox.kind).is_none() {
+        return;
+    }
+    let (state, inbox, message) = (state.clone(), inbox.clone(), message.clone());
+    tokio::spawn(async move {
+        let mut attachments = message.attachments.clone();
+        let mut fetched = 0;
+        for i in wanted {
+            match fetch_attachment(&state, &inbox, &attachments[i]).await {
+                Ok(stored) => {
+                    attachments[i] = stored;
+                    fetched += 1;
+                }
+                Err(why) => {
+                    metrics::counter!("switchboard_inbound_media_total", "outcome" => "failed").increment(1);
+                    tracing::warn!(inbox_id = %inbox.id, message_id = %message.id, %why, "inbound media not fetched; keeping the platform's reference");
+                }
+            }
+        }
+        if fetched == 0 {
+            return;
+        }
+        metrics::counter!("switchboard_inbound_media_total", "outcome" => "stored").increment(fetched);
+        if let Err(e) = state.store.set_message_attachments(inbox.tenant_id, message.id, &attachments, now_ms()).await {
+            tracing::warn!(message_id = %message.id, error = %e, "linking fetched media to its message failed");
+        }
+    });
+}
+
+/// Downloads one attachment through the inbox's adapter (retrying transient failures) and
+/// stores it; answers the attachment with our signed link, the sniffed type and the size.
+async fn fetch_attachment(state: &AppState, inbox: &Inbox, attachment: &Attachment) -> Result<Attachment, String> {
+    let adapter = adapter_for(inbox.kind).ok_or_else(|| format!("no adapter for {}", inbox.kind))?;
+    let media_ref = attachment.url.clone().unwrap_or_default();
+    let mut config = config_of(inbox);
+    let mut delay = MEDIA_FETCH_FIRST_RETRY;
+    let mut attempt = 1;
+    let bytes = loop {
+        let result = match inbox.kind {
+            ChannelKind::Wechat => match inject_wechat_token(state, &mut config).await {
+                Ok(()) => adapter.download(&state.http, &config, &media_ref).await,
+                Err(e) => Err(e),
+            },
+            _ => adapter.download(&state.http, &config, &media_ref).await,
+        };
+        let wait = match result {
+            Ok((bytes, _platform_type)) => break bytes,
+            Err(DeliveryError::Permanent(why)) => return Err(why),
+            Err(e) if attempt >= MEDIA_FETCH_ATTEMPTS => return Err(format!("{attempt} attempts: {e}")),
+            Err(DeliveryError::Throttled { retry_after_ms, .. }) => delay.max(Duration::from_millis(retry_after_ms)),
+            Err(_) => delay,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = state.shutdown.cancelled() => return Err("shutting down".into()),
+        }
+        attempt += 1;
+        delay *= 2;
+    };
+    let limit = state.media.limit_for(inbox.tenant_id);
+    let body = futures::stream::once(async move { Ok(Bytes::from(bytes)) });
+    let stored = state
+        .media
+        .store
+        .put(inbox.tenant_id.0, attachment.name.as_deref(), Box::pin(body), limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (url, _) = state.media.sign(inbox.tenant_id, &stored.sha256, attachment.name.as_deref());
+    Ok(Attachment {
+        kind: attachment.kind.clone(),
+        url: Some(url),
+        name: attachment.name.clone(),
+        mime: Some(stored.mime),
+        size: Some(i64::try_from(stored.size).unwrap_or(i64::MAX)),
+    })
 }
 
 /// Maps a platform message to ingestion's shape. A kind we do not model keeps its raw payload

@@ -1,6 +1,10 @@
 //! Media over HTTP on the real server with the local-disk backend: uploads (agents and widget
 //! customers), limits and refusals, signed downloads (bad and expired signatures, another
-//! tenant's guessed key), and attachments sent in an agent reply and a customer message.
+//! tenant's guessed key), attachments sent in an agent reply and a customer message, and
+//! inbound platform media fetched (with retries) from a fake Telegram and linked to its message.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
@@ -344,5 +348,112 @@ async fn an_uploaded_file_goes_out_in_a_reply_and_in_a_widget_customers_message(
         let (status, answer) = s.app.send_json(Method::POST, &agent, &path, body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {answer}");
     }
+    s.stop().await;
+}
+
+/// A fake Telegram Bot API serving one photo: `getFile` fails with a 500 `fail_first` times
+/// before answering, then the file itself is served from `/file/bot<token>/<path>`.
+#[derive(Clone)]
+struct FakeTelegramFiles {
+    photo: Arc<Vec<u8>>,
+    fail_first: usize,
+    get_file_calls: Arc<AtomicUsize>,
+}
+
+async fn fake_bot_method(
+    axum::extract::State(fake): axum::extract::State<FakeTelegramFiles>,
+    axum::extract::Path((token, method)): axum::extract::Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> (axum::http::StatusCode, axum::Json<Value>) {
+    assert_eq!(token, format!("bot{FAKE_BOT_TOKEN}"));
+    match method.as_str() {
+        "getFile" => {
+            let call = fake.get_file_calls.fetch_add(1, Ordering::SeqCst);
+            if call < fake.fail_first {
+                return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"ok": false, "error_code": 500, "description": "Internal Server Error"})));
+            }
+            assert_eq!(query.get("file_id").map(String::as_str), Some("AgAD-big"), "the largest rendition is fetched");
+            (axum::http::StatusCode::OK, axum::Json(json!({"ok": true, "result": {"file_id": "AgAD-big", "file_unique_id": "u2", "file_path": "photos/file_7.jpg"}})))
+        }
+        other => (axum::http::StatusCode::NOT_FOUND, axum::Json(json!({"ok": false, "error_code": 404, "description": other}))),
+    }
+}
+
+async fn fake_file(
+    axum::extract::State(fake): axum::extract::State<FakeTelegramFiles>,
+    axum::extract::Path((token, path)): axum::extract::Path<(String, String)>,
+) -> Vec<u8> {
+    assert_eq!((token.as_str(), path.as_str()), (format!("bot{FAKE_BOT_TOKEN}").as_str(), "photos/file_7.jpg"));
+    fake.photo.as_ref().clone()
+}
+
+const FAKE_BOT_TOKEN: &str = "4242:media-test";
+
+#[tokio::test]
+async fn inbound_platform_media_is_fetched_with_retries_and_linked_to_its_message() {
+    let photo = png(8000, 11);
+    let fake = FakeTelegramFiles { photo: Arc::new(photo.clone()), fail_first: 2, get_file_calls: Arc::new(AtomicUsize::new(0)) };
+    let router = axum::Router::new()
+        .route("/{token}/{method}", axum::routing::get(fake_bot_method).post(fake_bot_method))
+        .route("/file/{token}/{*path}", axum::routing::get(fake_file))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+
+    let s = setup().await;
+    let admin = s.app.admin_token().await;
+    let (status, inbox) = s
+        .app
+        .send_json(
+            Method::POST,
+            &admin,
+            "/api/v1/inboxes",
+            json!({"name": "Telegram", "kind": "telegram", "settings": {"api_base_url": base, "mode": "webhook"},
+                   "secrets": {"bot_token": FAKE_BOT_TOKEN, "webhook_secret_token": "media-secret"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let update = json!({"update_id": 1, "message": {"message_id": 7, "date": 1_763_700_000,
+        "chat": {"id": 99, "type": "private", "first_name": "Ada"}, "from": {"id": 99, "is_bot": false, "first_name": "Ada"},
+        "caption": "my receipt",
+        "photo": [{"file_id": "AgAD-small", "file_unique_id": "u1", "width": 90, "height": 60},
+                  {"file_id": "AgAD-big", "file_unique_id": "u2", "width": 900, "height": 600}]}});
+    let r = s
+        .app
+        .client
+        .post(s.app.url(&format!("/webhooks/{}", inbox["id"])))
+        .header("x-telegram-bot-api-secret-token", "media-secret")
+        .json(&update)
+        .send()
+        .await
+        .expect("webhook");
+    assert!(r.status().is_success(), "webhook: {}", r.status());
+
+    // The platform is answered at once; the photo arrives in the store after two failed
+    // getFile calls (0.5 s + 1 s of backoff) and the message then links to it.
+    let mut linked = None;
+    for _ in 0..100 {
+        let (_, conversations) = s.app.get_json(&admin, &format!("/api/v1/conversations?inbox_id={}", inbox["id"])).await;
+        if let Some(id) = conversations.as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()) {
+            let (_, messages) = s.app.get_json(&admin, &format!("/api/v1/conversations/{id}/messages")).await;
+            let url = messages[0]["attachments"][0]["url"].as_str().unwrap_or_default().to_string();
+            if url.starts_with("/media/") {
+                linked = Some(messages[0]["attachments"][0].clone());
+                break;
+            }
+            assert_eq!(url, "AgAD-big", "before the fetch the platform's reference is kept");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let linked = linked.expect("the message was never linked to stored media");
+    assert_eq!(fake.get_file_calls.load(Ordering::SeqCst), 3, "two failures, then success");
+    assert_eq!(linked["mime"], "image/png", "sniffed from the bytes");
+    assert_eq!(linked["size"], photo.len());
+    let (status, _, body) = fetch(&s.app, linked["url"].as_str().expect("url")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body == photo, "the stored bytes are the platform's");
     s.stop().await;
 }

@@ -82,6 +82,20 @@ impl SqlStore {
         .await
     }
 
+    pub(super) async fn set_message_attachments_impl(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        attachments: &[Attachment],
+        now: Millis,
+    ) -> Result<()> {
+        self.update_one(
+            "UPDATE messages SET attachments = ?, updated_at = ? WHERE id = ? AND tenant_id = ?",
+            vec![Arg::Text(serde_json::to_string(attachments)?), Arg::Int(now), Arg::Int(id.0), Arg::Int(tenant.0)],
+        )
+        .await
+    }
+
     pub(super) async fn list_inboxes_by_kind_unscoped_impl(&self, kind: ChannelKind) -> Result<Vec<Inbox>> {
         let sql = format!("SELECT {INBOX_COLS} FROM inboxes WHERE kind = ? ORDER BY id");
         let found = sqlx::query(&self.sql(&sql)).bind(kind.as_str()).fetch_all(&self.pool).await?;

@@ -304,6 +304,9 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         self.run(|| self.set_platform_message_id_impl(tenant, id, platform_message_id, now)).await
     }
+    async fn set_message_attachments(&self, tenant: TenantId, id: MessageId, attachments: &[Attachment], now: Millis) -> StoreResult<()> {
+        self.run(|| self.set_message_attachments_impl(tenant, id, attachments, now)).await
+    }
     async fn list_inboxes_by_kind_unscoped(&self, kind: ChannelKind) -> StoreResult<Vec<Inbox>> {
         self.run(|| self.list_inboxes_by_kind_unscoped_impl(kind)).await
     }

@@ -1,5 +1,5 @@
 //! The gateway's needs: receipts that only move forward, platform ids on sent messages,
-//! inboxes by kind across tenants, poll cursors.
+//! inboxes by kind across tenants, poll cursors, inbound media linked to its message.
 
 use crate::harness::*;
 use switchboard_core::domain::*;
@@ -47,4 +47,23 @@ async fn check_inboxes_by_kind_and_cursors(store: &dyn Store) {
     assert_eq!(store.get_channel_cursor(ib.id).await.unwrap(), None, "cursors are per inbox");
 }
 
-conformance!(check_receipts_move_forward_only, check_inboxes_by_kind_and_cursors);
+async fn check_message_attachments_are_replaced(store: &dyn Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let web = inbox(store, a.id, None).await;
+    let conv = conversation(store, a.id, web.id, "c1", T0).await;
+    let first = store.list_messages(a.id, conv.id, None, 10).await.unwrap().remove(0);
+    let stored = vec![Attachment {
+        kind: "image".into(),
+        url: Some("/media/1/abc?exp=1&sig=00".into()),
+        name: Some("photo.jpg".into()),
+        mime: Some("image/jpeg".into()),
+        size: Some(1234),
+    }];
+    store.set_message_attachments(a.id, first.id, &stored, T0 + 1).await.unwrap();
+    assert_eq!(store.get_message(a.id, first.id).await.unwrap().attachments, stored);
+    assert_not_found(store.set_message_attachments(b.id, first.id, &[], T0 + 2).await, "other tenant's message");
+    assert_eq!(store.get_message(a.id, first.id).await.unwrap().attachments, stored, "unchanged by the other tenant");
+}
+
+conformance!(check_receipts_move_forward_only, check_inboxes_by_kind_and_cursors, check_message_attachments_are_replaced);
