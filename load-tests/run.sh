@@ -101,6 +101,7 @@ if [[ $smoke == 1 ]]; then
   if wants routing; then
     run routing --results-dir "$out" --agents 2000 --duration 3 --check-every 2000
     run routing --results-dir "$out" --name routing-offers --offers --agents 500 --duration 2 --check-every 2000
+    run routing --results-dir "$out" --name routing-decide --engine decide --agents 2000 --duration 2 --check-every 2000
   fi
   if wants routing-nodes && [[ "${LOADGEN_SKIP_POSTGRES:-0}" != 1 ]]; then
     run routing-nodes --pg-addr "$pg" --redis-url "redis://$redis" --results-dir "$out" \
@@ -125,10 +126,11 @@ else
   if wants routing; then
     run routing --results-dir "$out" --agents 2000 --duration 20
     run routing --results-dir "$out" --name routing-offers --offers --agents 2000 --duration 20
+    run routing --results-dir "$out" --name routing-decide --engine decide --agents 2000 --duration 20
   fi
   if wants routing-nodes && [[ "${LOADGEN_SKIP_POSTGRES:-0}" != 1 ]]; then
     run routing-nodes --pg-addr "$pg" --redis-url "redis://$redis" --results-dir "$out" \
-      --agents 200 --capacity 3 --conversations 10000 --in-flight 128
+      --agents 200 --capacity 3 --conversations 2000 --in-flight 16
   fi
   if wants limits; then
     run limits --results-dir "$out" --pg-addr "$pg" --redis-addr "$redis" "${skip_pg[@]}" --duration 10

@@ -907,3 +907,40 @@ fn print_summary(result: &Value) {
         i["scan_max_waiting"]
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shadow_counts_double_assignments_and_over_capacity() {
+        let mut shadow = Shadow::default();
+        let (a, b) = (UserId(1), UserId(2));
+        shadow.capacity.insert(a, Capacity::total(1));
+        shadow.capacity.insert(b, Capacity::total(3).with_kind(ChannelKind::Whatsapp, 1));
+        shadow.channel.insert(ConversationId(1), ChannelKind::Web);
+        shadow.channel.insert(ConversationId(2), ChannelKind::Web);
+        shadow.channel.insert(ConversationId(3), ChannelKind::Whatsapp);
+        shadow.channel.insert(ConversationId(4), ChannelKind::Whatsapp);
+        shadow.take(ConversationId(1), a);
+        assert_eq!((shadow.double_assignments, shadow.over_capacity), (0, 0));
+        shadow.take(ConversationId(1), b);
+        assert_eq!(shadow.double_assignments, 1, "held conversation handed out again");
+        shadow.take(ConversationId(2), a);
+        assert_eq!(shadow.over_capacity, 1, "total capacity 1 exceeded");
+        shadow.take(ConversationId(3), b);
+        shadow.take(ConversationId(4), b);
+        assert_eq!(shadow.over_capacity, 2, "WhatsApp cap 1 exceeded");
+        shadow.free(ConversationId(2), Some(b));
+        assert_eq!(shadow.inconsistent, 1, "freed by the wrong agent");
+        shadow.free(ConversationId(2), None);
+        assert_eq!(shadow.inconsistent, 2, "freed twice");
+    }
+
+    #[test]
+    fn rng_is_seeded() {
+        let (mut x, mut y) = (Rng::new(3), Rng::new(3));
+        assert!((0..100).all(|_| x.next_u64() == y.next_u64()));
+        assert!((0..1000).all(|_| x.range(1, 5) >= 1 && y.range(1, 5) <= 5));
+    }
+}

@@ -105,6 +105,8 @@ struct Tracker {
     resolve_failed: AtomicU64,
     resolve_errors: Mutex<Vec<String>>,
     last_assignment_us: AtomicU64,
+    /// Post start → full 2xx answer read, µs.
+    ack_latency: Mutex<hdrhistogram::Histogram<u64>>,
 }
 
 impl Tracker {
@@ -217,6 +219,7 @@ async fn drive(args: &RoutingNodesArgs, a: &Server, b: &Server, db: &str, run_ta
         resolve_failed: AtomicU64::new(0),
         resolve_errors: Mutex::new(Vec::new()),
         last_assignment_us: AtomicU64::new(0),
+        ack_latency: Mutex::new(latency_histogram()?),
     });
     let mut clients: Vec<Arc<SioClient>> = Vec::new();
     let mut readers = Vec::new();
@@ -277,10 +280,14 @@ async fn drive(args: &RoutingNodesArgs, a: &Server, b: &Server, db: &str, run_ta
                 "text": format!("routing load {seq}"),
             });
             let url = format!("{}/api/v1/channels/api/{}/messages", api.base, inbox.id);
-            tracker.started_us[seq].store(tracker.now_us() + 1, Ordering::Relaxed);
+            let start_us = tracker.now_us();
+            tracker.started_us[seq].store(start_us + 1, Ordering::Relaxed);
             match api.http.post(url).bearer_auth(&inbox.inbound_token).json(&body).send().await {
                 Ok(res) if res.status().is_success() => {
                     let text = res.text().await.unwrap_or_default();
+                    if let Ok(mut h) = tracker.ack_latency.lock() {
+                        let _ = h.record(tracker.now_us().saturating_sub(start_us).max(1));
+                    }
                     let conversation = serde_json::from_str::<Value>(&text)
                         .ok()
                         .and_then(|v| v.get("conversation_id").and_then(Value::as_u64))
@@ -391,6 +398,7 @@ async fn drive(args: &RoutingNodesArgs, a: &Server, b: &Server, db: &str, run_ta
         "resolve_failed": resolve_failed,
         "resolve_first_errors": resolve_errors,
         "latency_post_to_assignment": summary(&latency),
+        "latency_post_to_http_ack": tracker.ack_latency.lock().map(|h| summary(&h)).unwrap_or(Value::Null),
         "cpu_cores_used": cpu_used,
         "agent_sockets_open_at_end": still_open,
         "db": check,
@@ -508,62 +516,20 @@ async fn db_check(addr: &str, db: &str) -> anyhow::Result<Value> {
         .filter_map(|l| l.split_once('|'))
         .filter_map(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
         .collect();
-    let mut holder: HashMap<i64, i64> = HashMap::new();
-    let mut load: HashMap<i64, i64> = HashMap::new();
-    let mut max_load: HashMap<i64, i64> = HashMap::new();
-    let (mut double, mut release_unheld, mut events_read, mut assigned_events) = (0u64, 0u64, 0u64, 0u64);
-    let mut assigned_conversations: HashSet<i64> = HashSet::new();
-    let (mut first_assigned_at, mut last_assigned_at) = (i64::MAX, i64::MIN);
-    let mut kinds: HashMap<String, u64> = HashMap::new();
-    for line in events.lines() {
-        let f: Vec<&str> = line.split('|').collect();
-        let [_, conversation, kind, actor, at] = f[..] else { continue };
-        let (Ok(conversation), Ok(actor), Ok(at)) = (conversation.parse::<i64>(), actor.parse::<i64>(), at.parse::<i64>())
-        else {
-            continue;
-        };
-        events_read += 1;
-        *kinds.entry(kind.to_string()).or_default() += 1;
-        match kind {
-            "assigned" => {
-                assigned_events += 1;
-                assigned_conversations.insert(conversation);
-                first_assigned_at = first_assigned_at.min(at);
-                last_assigned_at = last_assigned_at.max(at);
-                if holder.contains_key(&conversation) {
-                    double += 1;
-                    continue;
-                }
-                holder.insert(conversation, actor);
-                let l = load.entry(actor).or_default();
-                *l += 1;
-                let m = max_load.entry(actor).or_default();
-                *m = (*m).max(*l);
-            }
-            "resolved" | "requeued" => match holder.remove(&conversation) {
-                Some(agent) => {
-                    if let Some(l) = load.get_mut(&agent) {
-                        *l -= 1;
-                    }
-                }
-                None => {
-                    // Closing a conversation nobody held (e.g. resolved while queued) is legal;
-                    // counted for information only.
-                    release_unheld += 1;
-                }
-            },
-            _ => {}
-        }
-    }
-    let mut over_agents = 0u64;
-    let mut max_over = 0i64;
-    for (agent, m) in &max_load {
-        let cap = capacity.get(agent).copied().unwrap_or(0);
-        if *m > cap {
-            over_agents += 1;
-            max_over = max_over.max(m - cap);
-        }
-    }
+    let replayed = replay(events.lines().filter_map(parse_event), &capacity);
+    let Replay {
+        events_read,
+        kinds,
+        assigned_conversations,
+        assigned_events,
+        first_assigned_at,
+        last_assigned_at,
+        double,
+        over_agents,
+        max_over,
+        max_load,
+        release_unheld,
+    } = replayed;
     let mismatches: u64 = psql_rows(
         addr,
         db,
@@ -590,11 +556,11 @@ async fn db_check(addr: &str, db: &str) -> anyhow::Result<Value> {
         "events_read": events_read,
         "events_by_kind": kinds,
         "conversations": conversations,
-        "assigned_conversations": assigned_conversations.len(),
+        "assigned_conversations": assigned_conversations,
         "assigned_events": assigned_events,
         "assigned_span_secs": if span_ms > 0 { Some(span_ms as f64 / 1000.0) } else { None },
         "assignments_per_sec_db": if span_ms > 0 { Some(round1(assigned_events as f64 * 1000.0 / span_ms as f64)) } else { None },
-        "max_load_seen": max_load.values().max().copied().unwrap_or(0),
+        "max_load_seen": max_load,
         "releases_of_unheld_conversations": release_unheld,
         "queued_at_end": queued,
         "free_slots_at_end": free,
@@ -704,7 +670,118 @@ fn print_summary(result: &Value) {
         f["resolve_failed"]
     );
     println!("post → assignment: {}", f["latency_post_to_assignment"]);
+    println!("post → HTTP ack:   {}", f["latency_post_to_http_ack"]);
     println!("cpu cores: {}", f["cpu_cores_used"]);
     println!("invariants: {i}");
     println!("live samples: {}", f["live_samples"]);
+}
+
+/// One `conversation_events` row: (id, conversation, kind, actor or 0, created_at).
+type EventRow = (i64, i64, String, i64, i64);
+
+fn parse_event(line: &str) -> Option<EventRow> {
+    let f: Vec<&str> = line.split('|').collect();
+    let [id, conversation, kind, actor, at] = f[..] else { return None };
+    Some((id.parse().ok()?, conversation.parse().ok()?, kind.to_string(), actor.parse().ok()?, at.parse().ok()?))
+}
+
+/// What replaying the events in id order found.
+#[derive(Debug, Default, PartialEq)]
+struct Replay {
+    events_read: u64,
+    kinds: HashMap<String, u64>,
+    assigned_conversations: u64,
+    assigned_events: u64,
+    first_assigned_at: i64,
+    last_assigned_at: i64,
+    /// `assigned` events for a conversation the replay says is already held.
+    double: u64,
+    /// Agents whose replayed load went above their capacity at some point, and by how much at most.
+    over_agents: u64,
+    max_over: i64,
+    max_load: i64,
+    /// `resolved`/`requeued` of a conversation nobody held (legal: closing a queued one).
+    release_unheld: u64,
+}
+
+/// Replays events (in id order): `assigned` gives the conversation to its actor (+1 load),
+/// `resolved` and `requeued` take it from whoever holds it (−1).
+fn replay(events: impl Iterator<Item = EventRow>, capacity: &HashMap<i64, i64>) -> Replay {
+    let mut r = Replay { first_assigned_at: i64::MAX, last_assigned_at: i64::MIN, ..Replay::default() };
+    let mut holder: HashMap<i64, i64> = HashMap::new();
+    let mut load: HashMap<i64, i64> = HashMap::new();
+    let mut peak: HashMap<i64, i64> = HashMap::new();
+    let mut assigned: HashSet<i64> = HashSet::new();
+    for (_, conversation, kind, actor, at) in events {
+        r.events_read += 1;
+        *r.kinds.entry(kind.clone()).or_default() += 1;
+        match kind.as_str() {
+            "assigned" => {
+                r.assigned_events += 1;
+                assigned.insert(conversation);
+                r.first_assigned_at = r.first_assigned_at.min(at);
+                r.last_assigned_at = r.last_assigned_at.max(at);
+                if holder.contains_key(&conversation) {
+                    r.double += 1;
+                    continue;
+                }
+                holder.insert(conversation, actor);
+                let l = load.entry(actor).or_default();
+                *l += 1;
+                let p = peak.entry(actor).or_default();
+                *p = (*p).max(*l);
+            }
+            "resolved" | "requeued" => match holder.remove(&conversation) {
+                Some(agent) => *load.entry(agent).or_default() -= 1,
+                None => r.release_unheld += 1,
+            },
+            _ => {}
+        }
+    }
+    r.assigned_conversations = assigned.len() as u64;
+    r.max_load = peak.values().max().copied().unwrap_or(0);
+    for (agent, p) in &peak {
+        let cap = capacity.get(agent).copied().unwrap_or(0);
+        if *p > cap {
+            r.over_agents += 1;
+            r.max_over = r.max_over.max(p - cap);
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(id: i64, conversation: i64, kind: &str, actor: i64) -> EventRow {
+        (id, conversation, kind.to_string(), actor, id)
+    }
+
+    #[test]
+    fn replay_finds_double_assignments_and_over_capacity() {
+        let capacity = HashMap::from([(1, 1), (2, 2)]);
+        let clean = [ev(1, 10, "created", 0), ev(2, 10, "assigned", 1), ev(3, 10, "resolved", 1), ev(4, 11, "assigned", 1)];
+        let r = replay(clean.into_iter(), &capacity);
+        assert_eq!((r.double, r.over_agents, r.max_load, r.assigned_conversations), (0, 0, 1, 2));
+
+        let double = [ev(1, 10, "assigned", 1), ev(2, 10, "assigned", 2)];
+        assert_eq!(replay(double.into_iter(), &capacity).double, 1);
+        // After a requeue, a second assignment is legal.
+        let requeued = [ev(1, 10, "assigned", 1), ev(2, 10, "requeued", 1), ev(3, 10, "assigned", 2)];
+        assert_eq!(replay(requeued.into_iter(), &capacity).double, 0);
+
+        let over = [ev(1, 10, "assigned", 1), ev(2, 11, "assigned", 1), ev(3, 10, "resolved", 1)];
+        let r = replay(over.into_iter(), &capacity);
+        assert_eq!((r.over_agents, r.max_over), (1, 1));
+        // A resolve frees the holder's slot even when someone else (a supervisor) resolved it.
+        let freed = [ev(1, 10, "assigned", 1), ev(2, 10, "resolved", 99), ev(3, 11, "assigned", 1)];
+        assert_eq!(replay(freed.into_iter(), &capacity).over_agents, 0);
+    }
+
+    #[test]
+    fn parses_psql_rows() {
+        assert_eq!(parse_event("7|10|assigned|3|1700"), Some((7, 10, "assigned".into(), 3, 1700)));
+        assert_eq!(parse_event("garbage"), None);
+    }
 }

@@ -220,12 +220,12 @@ fn render(results: &BTreeMap<String, Value>) -> String {
     let nodes: Vec<_> = by("routing-nodes").collect();
     if !nodes.is_empty() {
         out.push_str("### routing-nodes — assignments across 2 nodes (Postgres + Redis), checked from the database\n\n");
-        out.push_str("| run | agents × capacity | conversations acked / failed | posts/s | **assignments/s** (agents' view / DB timestamps) | post → assignment p50 / p99 / p99.9 / max (ms) | CPU cores: node A / node B / Postgres / Redis / loadgen | double assignments (DB / sockets) | agents over capacity (replay / samples) | stuck | assigned but never notified |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| run | agents × capacity | conversations acked / failed | posts/s | **assignments/s** (agents' view / DB timestamps) | post → assignment p50 / p99 / p99.9 / max (ms) | post → HTTP ack p50 / p99 (ms) | CPU cores: node A / node B / Postgres / Redis / loadgen | double assignments (DB / sockets) | agents over capacity (replay / samples) | stuck | assigned but never notified |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (name, r) in nodes {
             let (p, f) = (&r["parameters"], &r["figures"]);
             let (i, c) = (&f["invariants"], &f["cpu_cores_used"]);
             out.push_str(&format!(
-                "| `{name}` | {} × {} | {} / {} | {} | **{}** / {} | {} | {} / {} / {} / {} / {} | {} / {} | {} / {} | {} | {} |\n",
+                "| `{name}` | {} × {} | {} / {} | {} | **{}** / {} | {} | {} / {} | {} / {} / {} / {} / {} | {} / {} | {} / {} | {} | {} |\n",
                 s(&p["agents"]),
                 s(&p["agent_capacity"]),
                 s(&f["acknowledged"]),
@@ -234,6 +234,8 @@ fn render(results: &BTreeMap<String, Value>) -> String {
                 s(&f["assignments_per_sec"]),
                 s(&f["assignments_per_sec_db"]),
                 lat(&f["latency_post_to_assignment"]),
+                s(&f["latency_post_to_http_ack"]["p50_ms"]),
+                s(&f["latency_post_to_http_ack"]["p99_ms"]),
                 s(&c["node_a"]),
                 s(&c["node_b"]),
                 s(&c["postgres_all_processes"]),
