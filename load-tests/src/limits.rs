@@ -150,7 +150,8 @@ pub async fn run(args: LimitsArgs, pinning: Pinning) -> anyhow::Result<bool> {
         "echo_payload_bytes": args.echo_payload, "pg_clients": args.pg_clients, "redis_requests": args.redis_requests,
         "build_profile": if cfg!(debug_assertions) { "debug" } else { "release" },
     });
-    result["figures"] = json!({ "websocket_echo": echo, "postgres_insert": postgres, "redis": redis, "verdict": { "ok": ok } });
+    result["figures"] =
+        json!({ "websocket_echo": echo, "postgres_insert": postgres, "redis": redis, "verdict": { "ok": ok } });
     let path = crate::report::write(&args.results_dir, &name, &result)?;
     println!();
     println!("== limits ==");
@@ -374,11 +375,8 @@ async fn redis_benchmark(args: &LimitsArgs) -> anyhow::Result<Value> {
             continue;
         }
         let Some(rps) = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else { continue };
-        let p50 = rest
-            .split("p50=")
-            .nth(1)
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<f64>().ok());
+        let p50 =
+            rest.split("p50=").nth(1).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok());
         println!("  redis {cmd}: {rps:.0} requests/s");
         figures.insert(cmd.trim().to_lowercase(), json!({ "requests_per_sec": rps.round(), "p50_ms": p50 }));
     }

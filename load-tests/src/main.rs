@@ -48,7 +48,8 @@ fn main() -> std::process::ExitCode {
         }
     };
     let outcome = runtime.block_on(async move {
-        match cli.scenario {
+        let scenario = async move {
+            match cli.scenario {
             Scenario::Inbound(args) => inbound::run(args, pinning).await,
             Scenario::Connections(args) => connections::run(args, pinning).await,
             Scenario::Routing(args) => routing::run(args, pinning).await,
@@ -56,6 +57,22 @@ fn main() -> std::process::ExitCode {
             Scenario::Limits(args) => limits::run(args, pinning).await,
             Scenario::Report(args) => summary::run(args),
             Scenario::EchoServer => limits::echo_server().await,
+            }
+        };
+        // SIGINT / SIGTERM drop the scenario, which kills the servers it started (their
+        // children are `kill_on_drop`), instead of leaving them running.
+        let interrupted = async {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} },
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        tokio::select! {
+            outcome = scenario => outcome,
+            _ = interrupted => Err(anyhow::anyhow!("interrupted; servers stopped, scratch databases may remain (sb_loadgen_*)")),
         }
     });
     match outcome {

@@ -360,7 +360,8 @@ fn simulate(args: &RoutingArgs) -> anyhow::Result<Value> {
     let mut open_conversations: u64 = 0;
     let mut next_conversation: i64 = 1;
     let mut pending_offers: Vec<(ConversationId, UserId)> = Vec::new();
-    let (mut arrivals, mut resolves, mut ticks, mut accepts, mut rejects, mut errors) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut arrivals, mut resolves, mut ticks, mut accepts, mut rejects, mut errors) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut picks_on_arrival, mut picks_on_free, mut picks_on_tick, mut refused) = (0u64, 0u64, 0u64, 0u64);
     let mut first_errors: Vec<String> = Vec::new();
     let mut scans = ScanCounts::default();
@@ -380,11 +381,11 @@ fn simulate(args: &RoutingArgs) -> anyhow::Result<Value> {
 
     // Applies one outcome's decisions to the shadow and the driver's lists; returns picks.
     let apply = |decisions: &[Decision],
-                     shadow: &mut Shadow,
-                     assigned: &mut Vec<ConversationId>,
-                     assigned_at: &mut HashMap<ConversationId, usize>,
-                     pending: &mut Vec<(ConversationId, UserId)>,
-                     open: &mut u64|
+                 shadow: &mut Shadow,
+                 assigned: &mut Vec<ConversationId>,
+                 assigned_at: &mut HashMap<ConversationId, usize>,
+                 pending: &mut Vec<(ConversationId, UserId)>,
+                 open: &mut u64|
      -> (u64, u64) {
         let (mut picks, mut refusals) = (0, 0);
         for d in decisions {
@@ -877,11 +878,21 @@ fn print_summary(result: &Value) {
     println!(
         "== routing (in-process, engine {}; {} agents, {} queues, {} skills, offers {}, {} build) ==",
         p["engine"].as_str().unwrap_or("?"),
-        p["agents"], p["queues"], p["skills"], p["offers"], p["build_profile"].as_str().unwrap_or("?")
+        p["agents"],
+        p["queues"],
+        p["skills"],
+        p["offers"],
+        p["build_profile"].as_str().unwrap_or("?")
     );
     println!(
         "events {} (arrivals {}, resolves {}, ticks {}, offer answers {}/{} accepted/rejected), {} slots",
-        f["events"], f["arrivals"], f["resolves"], f["ticks"], f["offers_accepted"], f["offers_rejected"], f["total_slots"]
+        f["events"],
+        f["arrivals"],
+        f["resolves"],
+        f["ticks"],
+        f["offers_accepted"],
+        f["offers_rejected"],
+        f["total_slots"]
     );
     println!(
         "decisions {} (on arrival {}, on freed slot {}, on tick {}) in {} s inside the switch: {} decisions/s, {} events/s",

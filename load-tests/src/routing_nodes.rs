@@ -254,7 +254,11 @@ async fn drive(args: &RoutingNodesArgs, a: &Server, b: &Server, db: &str, run_ta
         clients.push(client);
     }
     let setup_secs = setup_started.elapsed().as_secs_f64();
-    println!("setup: {} agents available ({} on each node) in {setup_secs:.1} s; posting…", agents.len(), agents.len() / 2);
+    println!(
+        "setup: {} agents available ({} on each node) in {setup_secs:.1} s; posting…",
+        agents.len(),
+        agents.len() / 2
+    );
 
     let pids = [a.pid, b.pid];
     let cpu = CpuSnapshot::take(&pids);
@@ -299,7 +303,10 @@ async fn drive(args: &RoutingNodesArgs, a: &Server, b: &Server, db: &str, run_ta
                     tracker.failed.fetch_add(1, Ordering::Relaxed);
                     let status = res.status();
                     let text = res.text().await.unwrap_or_default();
-                    tracker.error(&tracker.first_errors, format!("{status}: {}", text.chars().take(200).collect::<String>()));
+                    tracker.error(
+                        &tracker.first_errors,
+                        format!("{status}: {}", text.chars().take(200).collect::<String>()),
+                    );
                 }
                 Err(e) => {
                     tracker.failed.fetch_add(1, Ordering::Relaxed);
@@ -432,7 +439,8 @@ async fn agent_loop(
             continue;
         }
         let d = &event.data;
-        let (Some(id), Some(assignee)) = (d.get("id").and_then(Value::as_u64), d.get("assignee_id").and_then(Value::as_u64))
+        let (Some(id), Some(assignee)) =
+            (d.get("id").and_then(Value::as_u64), d.get("assignee_id").and_then(Value::as_u64))
         else {
             continue;
         };
@@ -630,9 +638,11 @@ async fn drop_redis_prefix(url: &str, prefix: &str) {
     else {
         return;
     };
-    let keys: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|k| !k.is_empty()).collect();
+    let keys: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|k| !k.is_empty()).collect();
     for chunk in keys.chunks(500) {
-        let _ = tokio::process::Command::new("redis-cli").args(["-h", host, "-p", port, "DEL"]).args(chunk).output().await;
+        let _ =
+            tokio::process::Command::new("redis-cli").args(["-h", host, "-p", port, "DEL"]).args(chunk).output().await;
     }
 }
 
@@ -761,7 +771,8 @@ mod tests {
     #[test]
     fn replay_finds_double_assignments_and_over_capacity() {
         let capacity = HashMap::from([(1, 1), (2, 2)]);
-        let clean = [ev(1, 10, "created", 0), ev(2, 10, "assigned", 1), ev(3, 10, "resolved", 1), ev(4, 11, "assigned", 1)];
+        let clean =
+            [ev(1, 10, "created", 0), ev(2, 10, "assigned", 1), ev(3, 10, "resolved", 1), ev(4, 11, "assigned", 1)];
         let r = replay(clean.into_iter(), &capacity);
         assert_eq!((r.double, r.over_agents, r.max_load, r.assigned_conversations), (0, 0, 1, 2));
 
