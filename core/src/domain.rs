@@ -77,9 +77,11 @@ impl ConversationState {
         !matches!(self, ConversationState::Resolved | ConversationState::Closed | ConversationState::Abandoned)
     }
 
-    /// States in which the conversation holds one unit of its assignee's capacity.
+    /// States in which the conversation holds one unit of its assignee's capacity. An offer
+    /// holds its slot from the moment it is made, so an agent can never be offered more than
+    /// they have room for.
     pub fn holds_agent_slot(self) -> bool {
-        matches!(self, ConversationState::Assigned | ConversationState::WaitingOnCustomer)
+        matches!(self, ConversationState::Offered | ConversationState::Assigned | ConversationState::WaitingOnCustomer)
     }
 
     /// The legal transitions. Anything else is refused with `InvalidState`.
@@ -294,6 +296,10 @@ pub struct Conversation {
     pub required_skills: Value,
     /// The agent the auto-responder or decision hook asked for, if any.
     pub preferred_agent_id: Option<UserId>,
+    /// While `offered`: when the offer lapses (the agent in `assignee_id` must accept by then).
+    pub offer_expires_at: Option<Millis>,
+    /// Agents who rejected this conversation or let its offer lapse; offered to others first.
+    pub declined_by: Vec<UserId>,
     pub updated_at: Millis,
 }
 
@@ -327,6 +333,10 @@ pub struct Message {
     pub client_message_id: Option<String>,
     pub status: DeliveryStatus,
     pub created_at: Millis,
+    /// An internal note: shown to agents and supervisors, never delivered to the customer (no
+    /// outbox entry, not emitted to the widget, left out of the widget's resync).
+    #[serde(default)]
+    pub private: bool,
 }
 
 /// A customer message as a channel hands it to ingestion.

@@ -15,5 +15,6 @@ pub mod ids;
 pub mod routing;
 pub mod store;
 pub mod time;
+pub mod transfer;
 
 pub use error::StoreError;

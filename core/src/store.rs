@@ -12,6 +12,7 @@ use crate::domain::*;
 use crate::error::StoreResult;
 use crate::ids::*;
 use crate::time::Millis;
+use crate::transfer::*;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -124,8 +125,35 @@ pub trait Store: Send + Sync + 'static {
     /// Closes an open conversation with a reason, releasing the assignee's slot in the same
     /// transaction. `InvalidState` if it is already closed.
     async fn resolve(&self, tenant: TenantId, conversation: ConversationId, actor: Option<UserId>, reason: CloseReason, now: Millis) -> StoreResult<Conversation>;
+    /// Offers a `Queued` conversation to an agent until `expires_at`, under exactly the
+    /// conditions of [`Store::try_assign`] (an offer holds a slot); `Ok(None)` when they no
+    /// longer hold.
+    async fn try_offer(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis, expires_at: Millis) -> StoreResult<Option<Conversation>>;
+    /// The offered agent takes the conversation (`offered` → `assigned`). `InvalidState` if it
+    /// is not, or no longer, offered to them.
+    async fn accept_offer(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> StoreResult<Conversation>;
+    /// Gives an offer back to the queue (keeping `queued_at`), freeing the slot and adding the
+    /// agent to `declined_by`. `reason`: `rejected`, `expired` or `withdrawn`. `InvalidState`
+    /// if it is not, or no longer, offered to that agent.
+    async fn decline_offer(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, reason: &str, now: Millis) -> StoreResult<Conversation>;
+    /// Offers of any tenant whose `offer_expires_at` is before `now`.
+    async fn expired_offers(&self, now: Millis, limit: i64) -> StoreResult<Vec<Conversation>>;
+    async fn offers_for_agent(&self, tenant: TenantId, agent: UserId) -> StoreResult<Vec<Conversation>>;
     /// Tenants that have queued conversations (the dispatcher's sweep after a restart).
     async fn tenants_with_queued(&self) -> StoreResult<Vec<TenantId>>;
+
+    // ---- transfer and internal notes -------------------------------------------------------
+    /// Transfers an open conversation in one transaction: releases the current holder's slot (if
+    /// its state holds one), then assigns it to the target agent (only if `available` and below
+    /// capacity, checked and bumped as in [`Store::try_assign`]; else `Conflict` and nothing
+    /// changes), or moves it into a team's queue, or back to the queue. A requeued conversation
+    /// keeps its `queued_at`. Records a `transferred` event (detail: JSON with `from` and `to`)
+    /// and stores the note as a private message. `InvalidState` for `bot` and closed
+    /// conversations; `NotFound` for an unknown conversation, target agent or team.
+    async fn transfer(&self, transfer: NewTransfer) -> StoreResult<TransferOutcome>;
+    /// Stores an internal note (a private message) in an open conversation. `InvalidState` if
+    /// the conversation is closed.
+    async fn append_note(&self, note: NewNote) -> StoreResult<Message>;
 
     // ---- outbox ----------------------------------------------------------------------------
     /// Leases up to `limit` pending entries due at `now` to `owner` until `lease_until`. An entry

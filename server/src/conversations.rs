@@ -99,6 +99,10 @@ impl Replier {
         if self.role == Role::Agent && (self.user_id.is_none() || conversation.assignee_id != self.user_id) {
             return Err(ApiError::Forbidden);
         }
+        // An offer is not yet the agent's conversation: accept it first.
+        if self.role == Role::Agent && conversation.state == ConversationState::Offered {
+            return Err(ApiError::Conflict("accept the offer first".into()));
+        }
         Ok(())
     }
 }
@@ -205,9 +209,47 @@ pub async fn requeue_agent_conversations(state: &AppState, tenant: TenantId, age
     Ok(requeued.len())
 }
 
-/// Changes an agent's status; becoming available offers them queued work at once.
+/// The offered agent takes the conversation.
+pub async fn accept_offer(state: &AppState, who: &Replier, conversation_id: ConversationId) -> ApiResult<Conversation> {
+    let agent = who.user_id.ok_or(ApiError::Forbidden)?;
+    let accepted = state.store.accept_offer(who.tenant_id, conversation_id, agent, now_ms()).await?;
+    metrics::counter!("switchboard_offers_accepted_total").increment(1);
+    publish_conversation(state, &accepted, None).await;
+    crate::queue::announce(state, who.tenant_id).await;
+    Ok(accepted)
+}
+
+/// The offered agent turns the conversation down: it goes back to the queue in its place and
+/// on to the next agent.
+pub async fn reject_offer(state: &AppState, who: &Replier, conversation_id: ConversationId) -> ApiResult<Conversation> {
+    let agent = who.user_id.ok_or(ApiError::Forbidden)?;
+    let queued = state.store.decline_offer(who.tenant_id, conversation_id, agent, "rejected", now_ms()).await?;
+    metrics::counter!("switchboard_offers_rejected_total").increment(1);
+    offer_returned(state, &queued, agent).await;
+    Ok(queued)
+}
+
+/// After an offer came back (rejected, lapsed, withdrawn): tell the agent and supervisors, and
+/// offer the conversation to the next agent.
+pub async fn offer_returned(state: &AppState, queued: &Conversation, agent: UserId) {
+    publish_conversation(state, queued, Some(agent)).await;
+    publish_agent(state, queued.tenant_id, agent).await;
+    state.dispatcher.conversation_waiting(state, queued).await;
+    crate::queue::announce(state, queued.tenant_id).await;
+}
+
+/// Changes an agent's status; becoming available offers them queued work at once, and leaving
+/// it withdraws their pending offers (assignments stay).
 pub async fn set_agent_status(state: &AppState, tenant: TenantId, user: UserId, status: AgentStatus) -> ApiResult<User> {
     let updated = state.store.set_agent_status(tenant, user, status, now_ms()).await?;
+    if status != AgentStatus::Available {
+        for offer in state.store.offers_for_agent(tenant, user).await? {
+            if let Ok(queued) = state.store.decline_offer(tenant, offer.id, user, "withdrawn", now_ms()).await {
+                offer_returned(state, &queued, user).await;
+            }
+        }
+    }
+    let updated = if status != AgentStatus::Available { state.store.get_user(tenant, user).await? } else { updated };
     publish(state, BusEvent::AgentUpdated {
         tenant_id: tenant,
         user_id: user,

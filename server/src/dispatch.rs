@@ -10,8 +10,15 @@
 //!   (`priority_aging_ms`, `max_priority_boost`), then the oldest first — so a low-priority chat
 //!   cannot starve.
 //!
-//! Offers with accept/reject, skills, sticky, overflow and wrap-up exist in the routing model
-//! (`core::routing::Switch`, property-tested) and are the router issue's remaining wiring.
+//! - offers: a queue with `auto_accept: false` offers each conversation to one agent at a time
+//!   (`Store::try_offer`, which holds the agent's slot); the agent accepts or rejects over the
+//!   socket or REST, and an offer nobody answers lapses after `offer_timeout_ms` — on this node
+//!   by a timer, on any node by the sweep. A rejected or lapsed conversation keeps its place
+//!   and goes to the next agent; agents who declined it are passed over while anyone else is
+//!   eligible.
+//!
+//! Skills, sticky, overflow and wrap-up exist in the routing model (`core::routing::Switch`,
+//! property-tested) and are the router issue's remaining wiring.
 //!
 //! Correctness does not depend on this module: every assignment goes through
 //! `Store::try_assign`, a conditional update of both the conversation (must still be queued) and
@@ -103,6 +110,37 @@ impl PolicyDispatcher {
         map
     }
 
+    /// Offers or assigns `conversation` to `agent` by the queue's policy. `Ok(None)`: the agent
+    /// or the conversation was taken meanwhile.
+    async fn place(
+        &self,
+        state: &AppState,
+        conversation: &Conversation,
+        agent: UserId,
+        policy: &QueuePolicy,
+    ) -> Result<Option<Conversation>, switchboard_core::StoreError> {
+        let tenant = conversation.tenant_id;
+        let now = now_ms();
+        if policy.auto_accept {
+            return state.store.try_assign(tenant, conversation.id, agent, now).await;
+        }
+        let expires_at = now + policy.offer_timeout_ms;
+        let offered = state.store.try_offer(tenant, conversation.id, agent, now, expires_at).await?;
+        if offered.is_some() {
+            metrics::counter!("switchboard_offers_total").increment(1);
+            // This node's timer; the sweep covers a node that dies before it fires.
+            let (state, id) = (state.clone(), conversation.id);
+            let wait = std::time::Duration::from_millis(u64::try_from(policy.offer_timeout_ms).unwrap_or(0));
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => expire_offer(&state, tenant, id, agent).await,
+                    _ = state.shutdown.cancelled() => {}
+                }
+            });
+        }
+        Ok(offered)
+    }
+
     async fn assigned(&self, state: &AppState, conversation: Conversation, team: Option<TeamId>) -> Conversation {
         if let (Some(agent), Ok(mut cursors)) = (conversation.assignee_id, self.cursors.lock()) {
             cursors.insert(team, agent);
@@ -135,13 +173,20 @@ impl Dispatcher for PolicyDispatcher {
             }
         };
         let queue = queue_id(conversation.team_id);
+        // Agents who declined it go last: first everyone else, and only if nobody else has
+        // room, a decliner again (a conversation never waits while an eligible agent has room).
         let agents: Vec<Agent> = candidates.iter().map(|u| agent_model(u, queue)).collect();
-        let refs: Vec<&Agent> = agents.iter().filter(|a| routing::has_room(a, ChannelKind::Web)).collect();
+        let (fresh, declined): (Vec<&Agent>, Vec<&Agent>) = agents
+            .iter()
+            .filter(|a| routing::has_room(a, ChannelKind::Web))
+            .partition(|a| !conversation.declined_by.contains(&a.id));
         let cursor = self.cursors.lock().ok().and_then(|c| c.get(&conversation.team_id).copied());
         let now = now_ms();
-        let order = routing::rank_agents(policy.strategy, &refs, &routed(conversation), &policy, cursor, now);
+        let routed_conversation = routed(conversation);
+        let mut order = routing::rank_agents(policy.strategy, &fresh, &routed_conversation, &policy, cursor, now);
+        order.extend(routing::rank_agents(policy.strategy, &declined, &routed_conversation, &policy, cursor, now));
         for agent in order {
-            match state.store.try_assign(tenant, conversation.id, agent, now_ms()).await {
+            match self.place(state, conversation, agent, &policy).await {
                 Ok(Some(assigned)) => return Some(self.assigned(state, assigned, conversation.team_id).await),
                 // The agent filled up or the conversation was taken meanwhile: try the next.
                 Ok(None) => continue,
@@ -163,8 +208,13 @@ impl Dispatcher for PolicyDispatcher {
         let now = now_ms();
         let mut ordered = order_queue(queued, &policies, now);
         ordered.retain(|c| policies.get(&c.team_id).is_none_or(|p| p.strategy != Strategy::Manual));
+        // What this agent declined is left for others (the sweep offers it back to them if
+        // nobody else can take it).
+        ordered.retain(|c| !c.declined_by.contains(&agent));
+        let default = QueuePolicy::default();
         for conversation in ordered {
-            match state.store.try_assign(tenant, conversation.id, agent, now_ms()).await {
+            let policy = policies.get(&conversation.team_id).unwrap_or(&default);
+            match self.place(state, &conversation, agent, policy).await {
                 Ok(Some(assigned)) => {
                     self.assigned(state, assigned, conversation.team_id).await;
                 }
@@ -182,6 +232,14 @@ impl Dispatcher for PolicyDispatcher {
     }
 
     async fn sweep(&self, state: &AppState) {
+        // Offers whose node died before its timer fired.
+        if let Ok(lapsed) = state.store.expired_offers(now_ms(), 500).await {
+            for c in lapsed {
+                if let Some(agent) = c.assignee_id {
+                    expire_offer(state, c.tenant_id, c.id, agent).await;
+                }
+            }
+        }
         let tenants = match state.store.tenants_with_queued().await {
             Ok(t) => t,
             Err(e) => return tracing::debug!(error = %e, "dispatch sweep: store unavailable"),
@@ -194,6 +252,19 @@ impl Dispatcher for PolicyDispatcher {
                 self.conversation_waiting(state, &conversation).await;
             }
         }
+    }
+}
+
+/// Lets an unanswered offer lapse: back to the queue in its place, then to the next agent.
+/// Harmless when the agent accepted or rejected meanwhile (the store refuses, nothing changes).
+pub async fn expire_offer(state: &AppState, tenant: TenantId, conversation: switchboard_core::ids::ConversationId, agent: UserId) {
+    match state.store.decline_offer(tenant, conversation, agent, "expired", now_ms()).await {
+        Ok(queued) => {
+            metrics::counter!("switchboard_offers_expired_total").increment(1);
+            crate::conversations::offer_returned(state, &queued, agent).await;
+        }
+        Err(switchboard_core::StoreError::InvalidState(_) | switchboard_core::StoreError::NotFound) => {}
+        Err(e) => tracing::warn!(error = %e, conversation_id = %conversation, "expiring an offer failed; the sweep retries"),
     }
 }
 
@@ -231,6 +302,8 @@ mod tests {
             tags: Vec::new(),
             required_skills: serde_json::json!([]),
             preferred_agent_id: None,
+            offer_expires_at: None,
+            declined_by: Vec::new(),
             updated_at: queued_at,
         }
     }

@@ -27,6 +27,7 @@ pub mod state;
 pub mod supervisor;
 pub mod throttle;
 pub mod time;
+pub mod transfer;
 pub mod views;
 pub mod web;
 

@@ -1,6 +1,8 @@
 //! Queue administration and manual pick: a team's routing policy (`GET`/`PUT
 //! /api/v1/teams/{id}/policy`, validated against `core::routing::QueuePolicy`), and agents
-//! claiming a conversation from a manual-pick queue (`POST /api/v1/conversations/{id}/claim`).
+//! claiming a conversation from a manual-pick queue (`POST /api/v1/conversations/{id}/claim`),
+//! and answering an offer (`POST /api/v1/conversations/{id}/accept` / `reject`; the console uses
+//! the socket events `offer:accept` / `offer:reject`).
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -21,6 +23,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/teams/{id}/policy", get(get_policy).put(put_policy))
         .route("/conversations/{id}/claim", post(claim))
+        .route("/conversations/{id}/accept", post(accept))
+        .route("/conversations/{id}/reject", post(reject))
 }
 
 async fn find_team(state: &AppState, principal: &Principal, id: TeamId) -> ApiResult<Team> {
@@ -104,4 +108,37 @@ pub async fn claim(State(state): State<AppState>, principal: Principal, ApiPath(
     publish_agent(&state, principal.tenant_id, me).await;
     crate::queue::announce(&state, principal.tenant_id).await;
     Ok(Json(assigned))
+}
+
+fn offered_agent(principal: &Principal) -> crate::conversations::Replier {
+    crate::conversations::Replier { tenant_id: principal.tenant_id, user_id: principal.user_id(), role: principal.role }
+}
+
+/// The agent the conversation is offered to takes it (`offered` → `assigned`).
+#[utoipa::path(post, path = "/conversations/{id}/accept", tag = "routing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "Assigned to the caller", body = Conversation),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a user (API keys cannot hold offers)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such conversation", body = crate::error::ErrorBody),
+        (status = 409, description = "Not (or no longer) offered to the caller", body = crate::error::ErrorBody),
+    ))]
+pub async fn accept(State(state): State<AppState>, principal: Principal, ApiPath(id): ApiPath<ConversationId>) -> ApiResult<Json<Conversation>> {
+    Ok(Json(crate::conversations::accept_offer(&state, &offered_agent(&principal), id).await?))
+}
+
+/// The agent the conversation is offered to turns it down: it keeps its place in the queue and
+/// goes to the next agent.
+#[utoipa::path(post, path = "/conversations/{id}/reject", tag = "routing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "Back in the queue", body = Conversation),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a user (API keys cannot hold offers)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such conversation", body = crate::error::ErrorBody),
+        (status = 409, description = "Not (or no longer) offered to the caller", body = crate::error::ErrorBody),
+    ))]
+pub async fn reject(State(state): State<AppState>, principal: Principal, ApiPath(id): ApiPath<ConversationId>) -> ApiResult<Json<Conversation>> {
+    Ok(Json(crate::conversations::reject_offer(&state, &offered_agent(&principal), id).await?))
 }

@@ -44,6 +44,20 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261123000001_auto_responder.sql"),
         include_str!("../../migrations/sqlite/20261123000001_auto_responder.sql"),
     ),
+    (
+        20261123001500,
+        "offers",
+        include_str!("../../migrations/postgres/20261123001500_offers.sql"),
+        include_str!("../../migrations/mysql/20261123001500_offers.sql"),
+        include_str!("../../migrations/sqlite/20261123001500_offers.sql"),
+    ),
+    (
+        20261123002000,
+        "private_messages",
+        include_str!("../../migrations/postgres/20261123002000_private_messages.sql"),
+        include_str!("../../migrations/mysql/20261123002000_private_messages.sql"),
+        include_str!("../../migrations/sqlite/20261123002000_private_messages.sql"),
+    ),
 ];
 
 #[derive(Debug)]

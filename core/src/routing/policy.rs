@@ -118,7 +118,8 @@ pub struct QueuePolicy {
     /// `offer_timeout_ms`: how long an agent has to accept an offer before it moves on to the
     /// next agent. Default 30 000. Ignored when `auto_accept` is set.
     pub offer_timeout_ms: Millis,
-    /// `auto_accept`: assign directly instead of offering. Default false.
+    /// `auto_accept`: assign directly instead of offering. Default true; set false to offer each
+    /// conversation to one agent at a time, who accepts or rejects within `offer_timeout_ms`.
     pub auto_accept: bool,
     /// `priority_aging_ms`: milliseconds of waiting per +1 of effective priority; 0 turns aging
     /// off. Default 60 000 (one step a minute).
@@ -160,7 +161,7 @@ impl Default for QueuePolicy {
         QueuePolicy {
             strategy: Strategy::LeastLoaded,
             offer_timeout_ms: 30_000,
-            auto_accept: false,
+            auto_accept: true,
             priority_aging_ms: 60_000,
             max_priority_boost: 4,
             skill_fallback_after_ms: None,
@@ -243,7 +244,7 @@ mod tests {
     fn validation_refuses_unworkable_settings() {
         let half = QueuePolicy { overflow_after_ms: Some(1), ..Default::default() };
         assert_eq!(half.validate(), Err(PolicyError::HalfOverflow));
-        let instant = QueuePolicy { offer_timeout_ms: 0, ..Default::default() };
+        let instant = QueuePolicy { offer_timeout_ms: 0, auto_accept: false, ..Default::default() };
         assert_eq!(instant.validate(), Err(PolicyError::NoOfferTimeout));
         let negative = QueuePolicy { wrap_up_ms: -1, ..Default::default() };
         assert_eq!(negative.validate(), Err(PolicyError::Negative("wrap_up_ms")));

@@ -72,6 +72,11 @@ fn auto() -> QueuePolicy {
     QueuePolicy { auto_accept: true, priority_aging_ms: 0, ..Default::default() }
 }
 
+/// A queue that offers (30 s to accept) instead of assigning.
+fn offering() -> QueuePolicy {
+    QueuePolicy { auto_accept: false, ..Default::default() }
+}
+
 // ---- strategies ---------------------------------------------------------------------------
 
 #[test]
@@ -265,7 +270,7 @@ fn capacity_is_enforced_per_channel_kind_and_in_total() {
 
 #[test]
 fn lowering_capacity_withdraws_offers_but_keeps_assignments() {
-    let mut sw = switch(&[(Q1, QueuePolicy::default())], &[(1, &[Q1], 3)]);
+    let mut sw = switch(&[(Q1, offering())], &[(1, &[Q1], 3)]);
     for id in 1..=3 {
         arrive(&mut sw, id, Q1, id);
     }
@@ -311,7 +316,7 @@ fn wrap_up_holds_new_work_until_it_ends() {
 
 #[test]
 fn away_withdraws_offers_but_keeps_assignments() {
-    let mut sw = switch(&[(Q1, QueuePolicy::default())], &[(1, &[Q1], 2)]);
+    let mut sw = switch(&[(Q1, offering())], &[(1, &[Q1], 2)]);
     arrive(&mut sw, 1, Q1, 0);
     arrive(&mut sw, 2, Q1, 0);
     sw.offer_accepted(c(1), a(1), 1).expect("accept");
@@ -324,7 +329,7 @@ fn away_withdraws_offers_but_keeps_assignments() {
 
 #[test]
 fn rejected_and_expired_offers_keep_their_place() {
-    let policy = QueuePolicy { offer_timeout_ms: 1_000, priority_aging_ms: 0, ..Default::default() };
+    let policy = QueuePolicy { offer_timeout_ms: 1_000, priority_aging_ms: 0, auto_accept: false, ..Default::default() };
     let mut sw = switch(&[(Q1, policy)], &[(1, &[Q1], 1), (2, &[Q1], 1)]);
     sw.set_status(a(2), AgentStatus::Away, 0).expect("status");
     for id in 1..=3 {
@@ -432,7 +437,7 @@ fn transfer_to_a_queue_starts_a_fresh_wait_there() {
 
 #[test]
 fn snapshot_counts_waiting_offers_and_agents() {
-    let mut sw = switch(&[(Q1, QueuePolicy::default())], &[(1, &[Q1], 1), (2, &[Q1], 1), (3, &[Q1], 1)]);
+    let mut sw = switch(&[(Q1, offering())], &[(1, &[Q1], 1), (2, &[Q1], 1), (3, &[Q1], 1)]);
     sw.set_status(a(2), AgentStatus::Away, 0).expect("status");
     sw.set_status(a(3), AgentStatus::Offline, 0).expect("status");
     arrive(&mut sw, 1, Q1, 0);

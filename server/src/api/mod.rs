@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod security;
 pub mod teams;
 pub mod tokens;
+pub mod transfer;
 pub mod users;
 pub mod validate;
 
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(flows::router())
         .merge(channels::router())
         .merge(conversations::router())
+        .merge(transfer::router())
         .merge(outbox::router())
         .merge(tokens::router())
         .merge(crate::supervisor::router())
@@ -69,10 +71,12 @@ pub fn router() -> Router<AppState> {
         conversations::list_conversations, conversations::get_conversation, conversations::list_messages,
         conversations::post_reply, conversations::resolve, conversations::assign, conversations::set_biz_data,
         conversations::list_events,
+        transfer::transfer, transfer::add_note,
         outbox::list_outbox, outbox::retry,
         tokens::list_tokens, tokens::create_token, tokens::delete_token,
         crate::supervisor::queues, crate::supervisor::channels,
         crate::queues::get_policy, crate::queues::put_policy, crate::queues::claim,
+        crate::queues::accept, crate::queues::reject,
         crate::media::upload, crate::media::widget_upload,
     ),
     components(schemas(

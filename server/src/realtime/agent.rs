@@ -124,6 +124,25 @@ async fn connected(state: AppState, s: SocketRef, user: User) {
         send_ack(Some(ack), result);
     });
 
+    // Offers (queues with `auto_accept: false`): the agent answers with the conversation id.
+    for (event, accept) in [("offer:accept", true), ("offer:reject", false)] {
+        let st = state.clone();
+        s.on(event, move |s: SocketRef, TryData(body): TryData<OfferBody>, ack: AckSender| async move {
+            let result = async {
+                let body = body.map_err(|e| ApiError::Unprocessable(format!("offer: {e}")))?;
+                let who = replier(&s)?;
+                let conversation = if accept {
+                    conversations::accept_offer(&st, &who, body.conversation_id).await?
+                } else {
+                    conversations::reject_offer(&st, &who, body.conversation_id).await?
+                };
+                Ok(json!({ "conversation": conversation }))
+            }
+            .await;
+            send_ack(Some(ack), result);
+        });
+    }
+
     let st = state.clone();
     s.on("sync", move |s: SocketRef, TryData(body): TryData<SyncBody>, ack: AckSender| async move {
         let result = async {
@@ -201,6 +220,11 @@ struct ReplyBody {
 
 #[derive(Deserialize)]
 struct TypingBody {
+    conversation_id: ConversationId,
+}
+
+#[derive(Deserialize)]
+struct OfferBody {
     conversation_id: ConversationId,
 }
 

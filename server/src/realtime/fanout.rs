@@ -42,8 +42,13 @@ async fn deliver(io: &SocketIo, event: BusEvent) {
                 rooms.push(format!("user:{a}"));
             }
             let r1 = agents.to(rooms).emit("message", &payload).await;
-            let r2 = widgets.to(format!("wconv:{conversation_id}")).emit("message", &payload).await;
-            r1.and(r2)
+            // An internal note (`private`) is for agents only: never emitted to the customer.
+            if payload.get("private").and_then(|p| p.as_bool()) == Some(true) {
+                r1
+            } else {
+                let r2 = widgets.to(format!("wconv:{conversation_id}")).emit("message", &payload).await;
+                r1.and(r2)
+            }
         }
         BusEvent::ConversationUpdated { tenant_id, conversation_id, assignee_id, previous_assignee_id, payload } => {
             let mut rooms = vec![format!("sup:{tenant_id}"), format!("watch:{conversation_id}")];

@@ -21,8 +21,8 @@ use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 use switchboard_core::bus::BusEvent;
-use switchboard_core::domain::{ChannelKind, Conversation, InboundMessage, SenderKind};
-use switchboard_core::ids::{InboxId, MessageId, TenantId};
+use switchboard_core::domain::{ChannelKind, Conversation, InboundMessage, Message, SenderKind};
+use switchboard_core::ids::{ConversationId, InboxId, MessageId, TenantId};
 use switchboard_gateway::signature::constant_time_eq;
 
 use super::{send_ack, AuthFailed};
@@ -173,12 +173,35 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
             };
             s.join(format!("wconv:{}", conversation.id));
             let limit = body.limit.unwrap_or(200).clamp(1, 1000);
-            let messages = st.store.list_messages(customer.tenant_id, conversation.id, body.after, limit).await?;
+            let messages = customer_messages(&st, customer.tenant_id, conversation.id, body.after, limit).await?;
             Ok(json!({ "messages": messages, "conversation_id": conversation.id }))
         }
         .await;
         send_ack(Some(ack), result);
     });
+}
+
+/// Messages of the conversation after `after` that the customer may see: internal notes
+/// (`private`) are left out. Pages on past them, so a page is short only when nothing follows.
+async fn customer_messages(
+    state: &AppState,
+    tenant: TenantId,
+    conversation: ConversationId,
+    mut after: Option<MessageId>,
+    limit: i64,
+) -> Result<Vec<Message>, ApiError> {
+    let wanted = usize::try_from(limit).unwrap_or(1);
+    let mut visible = Vec::new();
+    loop {
+        let page = state.store.list_messages(tenant, conversation, after, limit).await?;
+        let more = page.len() >= wanted;
+        after = page.last().map(|m| m.id).or(after);
+        visible.extend(page.into_iter().filter(|m| !m.private));
+        if !more || visible.len() >= wanted {
+            visible.truncate(wanted);
+            return Ok(visible);
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -168,10 +168,20 @@ fn table() -> Vec<Row> {
         row(M::PUT, "/teams/{team}/policy", Some(r#"{"strategy": "least_loaded"}"#), [U, F, F, A, N, F, A, U]),
         // The fixture's queue is not a manual-pick queue: nobody may claim from it.
         row(M::POST, "/conversations/{queued}/claim", None, [U, F, F, F, N, F, F, U]),
+        // Nobody holds an offer of it: users get 409 (allowed, wrong state); keys hold no offers.
+        row(M::POST, "/conversations/{queued}/accept", None, [U, S, S, S, N, F, F, U]),
+        row(M::POST, "/conversations/{queued}/reject", None, [U, S, S, S, N, F, F, U]),
         // Uploads go to the caller's own tenant, so another tenant's admin may upload too.
         row(M::POST, "/uploads", Some(MULTIPART_FILE), [U, A, A, A, A, A, A, U]),
         // Widget customers authenticate with the widget key and session headers, never a bearer.
         row(M::POST, "/widget/uploads", Some(MULTIPART_FILE), [U, U, U, U, U, U, U, U]),
+        // Transfer to the agent who holds it: refused (409) for whoever may transfer, so the row
+        // changes nothing; the holder may, other agents and agent keys may not.
+        row(M::POST, "/conversations/{conv}/transfer", Some(r#"{"to": {"agent": {agent}}, "note": "authz {caller}"}"#), [U, S, S, S, N, F, S, U]),
+        // Nobody's: supervisors and admins move it to the team's queue (where it keeps waiting).
+        row(M::POST, "/conversations/{queued}/transfer", Some(r#"{"to": {"team": {team}}}"#), [U, F, A, A, N, F, A, U]),
+        row(M::POST, "/conversations/{conv}/notes", Some(r#"{"text": "note by {caller}"}"#), [U, A, A, A, N, F, A, U]),
+        row(M::POST, "/conversations/{queued}/notes", Some(r#"{"text": "note by {caller}"}"#), [U, F, A, A, N, F, A, U]),
         // Late: once a supervisor resolves it, the rows above about `{queued}` would see 409.
         row(M::POST, "/conversations/{queued}/resolve", Some(r#"{"reason": "spam"}"#), [U, F, S, S, N, F, S, U]),
     ];

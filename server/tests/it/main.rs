@@ -7,6 +7,8 @@ mod authz;
 mod gateway;
 mod helpers;
 mod media;
+mod offers;
 mod ops;
 mod queue;
 mod routing;
+mod transfer;

@@ -2,7 +2,8 @@
 //! reads the dispatcher makes to choose.
 //!
 //! The invariant kept here: an agent's `active_load` equals the number of their conversations
-//! in a slot-holding state (assigned, waiting on customer), and never exceeds `capacity` through
+//! in a slot-holding state (offered, assigned, waiting on customer; offers are in `offers.rs`),
+//! and never exceeds `capacity` through
 //! assignment. Every change of one happens in the same transaction as the matching change of
 //! the other, each guarded by a conditional `UPDATE` whose `WHERE` re-checks the precondition
 //! under the row lock. Locks are always taken user row first, then conversation row, so two of
@@ -142,7 +143,8 @@ impl SqlStore {
             .update_if_unchanged(
                 &mut tx,
                 &current,
-                "state = 'queued', assignee_id = NULL, assigned_at = NULL, queued_at = COALESCE(queued_at, ?), updated_at = ?",
+                "state = 'queued', assignee_id = NULL, assigned_at = NULL, offer_expires_at = NULL, \
+                 queued_at = COALESCE(queued_at, ?), updated_at = ?",
                 &[now, now],
             )
             .await?;

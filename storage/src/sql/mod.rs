@@ -7,8 +7,10 @@ mod bot;
 mod channels;
 mod conversations;
 mod inboxes;
+mod offers;
 mod outbox;
 mod rows;
+mod transfer;
 mod users;
 
 use crate::error::{Error, Result};
@@ -24,6 +26,7 @@ use switchboard_core::error::StoreResult;
 use switchboard_core::ids::*;
 use switchboard_core::store::Store;
 use switchboard_core::time::Millis;
+use switchboard_core::transfer::*;
 
 /// How often a transaction aborted by a deadlock / serialization failure is run again.
 const MAX_ATTEMPTS: u32 = 6;
@@ -365,6 +368,12 @@ impl Store for SqlStore {
     async fn tenants_with_queued(&self) -> StoreResult<Vec<TenantId>> {
         self.run(|| self.tenants_with_queued_impl()).await
     }
+    async fn transfer(&self, transfer: NewTransfer) -> StoreResult<TransferOutcome> {
+        self.run(|| self.transfer_impl(&transfer)).await
+    }
+    async fn append_note(&self, note: NewNote) -> StoreResult<Message> {
+        self.run(|| self.append_note_impl(&note)).await
+    }
 
     // ---- outbox ------------------------------------------------------------------------------
     async fn claim_outbox(
@@ -392,6 +401,40 @@ impl Store for SqlStore {
     }
     async fn retry_outbox(&self, tenant: TenantId, id: OutboxId, now: Millis) -> StoreResult<OutboxEntry> {
         self.run(|| self.retry_outbox_impl(tenant, id, now)).await
+    }
+
+    async fn try_offer(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        agent: UserId,
+        now: Millis,
+        expires_at: Millis,
+    ) -> StoreResult<Option<Conversation>> {
+        self.run(|| self.try_offer_impl(tenant, conversation, agent, now, expires_at)).await
+    }
+
+    async fn accept_offer(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> StoreResult<Conversation> {
+        self.run(|| self.accept_offer_impl(tenant, conversation, agent, now)).await
+    }
+
+    async fn decline_offer(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        agent: UserId,
+        reason: &str,
+        now: Millis,
+    ) -> StoreResult<Conversation> {
+        self.run(|| self.decline_offer_impl(tenant, conversation, agent, reason, now)).await
+    }
+
+    async fn expired_offers(&self, now: Millis, limit: i64) -> StoreResult<Vec<Conversation>> {
+        self.run(|| self.expired_offers_impl(now, limit)).await
+    }
+
+    async fn offers_for_agent(&self, tenant: TenantId, agent: UserId) -> StoreResult<Vec<Conversation>> {
+        self.run(|| self.offers_for_agent_impl(tenant, agent)).await
     }
 
     async fn get_inbox_flow(&self, tenant: TenantId, inbox: InboxId) -> StoreResult<Option<InboxFlow>> {

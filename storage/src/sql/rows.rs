@@ -111,7 +111,7 @@ pub(crate) fn contact_identity(row: &AnyRow) -> Result<ContactIdentity> {
 
 pub(crate) const CONVERSATION_COLS: &str = "id, tenant_id, inbox_id, contact_id, state, priority, team_id, \
      assignee_id, created_at, queued_at, assigned_at, first_agent_reply_at, closed_at, close_reason, biz_data, \
-     attributes, tags, required_skills, preferred_agent_id, updated_at";
+     attributes, tags, required_skills, preferred_agent_id, offer_expires_at, declined_by, updated_at";
 
 pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
     Ok(Conversation {
@@ -135,12 +135,14 @@ pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
         required_skills: json_or_default::<Option<serde_json::Value>>(row, "required_skills")?
             .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
         preferred_agent_id: opt_int(row, "preferred_agent_id")?.map(UserId),
+        offer_expires_at: opt_int(row, "offer_expires_at")?,
+        declined_by: json_or_default(row, "declined_by")?,
         updated_at: int(row, "updated_at")?,
     })
 }
 
 pub(crate) const MESSAGE_COLS: &str = "id, tenant_id, conversation_id, inbox_id, direction, sender_kind, \
-     sender_user_id, text, attachments, platform_message_id, client_message_id, status, created_at";
+     sender_user_id, text, attachments, platform_message_id, client_message_id, status, created_at, private";
 
 pub(crate) fn message(row: &AnyRow) -> Result<Message> {
     Ok(Message {
@@ -157,6 +159,8 @@ pub(crate) fn message(row: &AnyRow) -> Result<Message> {
         client_message_id: opt_text(row, "client_message_id")?,
         status: parsed(row, "status", DeliveryStatus::parse)?,
         created_at: int(row, "created_at")?,
+        // NULL (a row from before the column) reads as a public message.
+        private: opt_int(row, "private")?.is_some_and(|p| p != 0),
     })
 }
 

@@ -42,6 +42,8 @@ mod inboxes;
 mod ingest;
 mod isolation;
 mod lifecycle;
+mod offers;
 mod outbox;
 mod replies;
 mod routing;
+mod transfer;
