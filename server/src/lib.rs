@@ -100,6 +100,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
         login_throttle: Arc::new(throttle::LoginThrottle::default()),
         media,
         bot_flows: Arc::new(bot::FlowCache::default()),
+        queue_announcer: Arc::new(queue::Announcer::default()),
         shutdown: shutdown.clone(),
     };
     realtime::agent::register(&io, state.clone());
@@ -110,6 +111,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
     workers.spawn(outbox::run(state.clone()));
     workers.spawn(gateway::run_pollers(state.clone()));
     workers.spawn(bot::run_sweeper(state.clone()));
+    workers.spawn(queue::run_announcer(state.clone()));
     {
         let state = state.clone();
         workers.spawn(async move {
@@ -169,6 +171,21 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     }
     app.layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(ops::track_http))
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Runs each request on its own task, so a client that disconnects (or times out) mid-request
+/// does not cancel the handler halfway through a database transaction: what was started is
+/// committed or rolled back whole, and the connection goes back to the pool clean. (Dropping a
+/// handler inside a transaction left pooled connections mid-transaction under load.)
+async fn run_to_completion(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            use axum::response::IntoResponse;
+            crate::error::ApiError::Internal(anyhow::anyhow!("request task failed: {e}")).into_response()
+        }
+    }
 }

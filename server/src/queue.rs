@@ -8,8 +8,10 @@
 //! time h, that is (k+1)·h/c. h comes from conversations resolved recently (default 180 s before
 //! there is any history). `docs/routing-eta.md` derives it and checks it against Erlang C.
 //!
-//! Computed from the database on each change (bounded: the newest 1,000 conversations of the
-//! tenant), so every node computes the same answer and nothing here needs to survive a crash.
+//! Computed from the database (bounded: the newest 1,000 conversations of the tenant), so every
+//! node computes the same answer and nothing here needs to survive a crash. Changes are
+//! coalesced: `announce` only marks the tenant, and one snapshot per tenant is published at most
+//! every `ANNOUNCE_EVERY`.
 
 use std::collections::BTreeMap;
 
@@ -171,11 +173,50 @@ pub async fn snapshot(state: &AppState, tenant: TenantId) -> ApiResult<QueueSnap
 /// Recomputes the tenant's queue and tells every node: waiting customers get their position,
 /// supervisors the statistics. Failures are logged; the next change recomputes.
 pub async fn announce(state: &AppState, tenant: TenantId) {
-    match snapshot(state, tenant).await {
-        Ok(snap) => {
-            let payload = serde_json::to_value(&snap).unwrap_or_default();
-            publish(state, BusEvent::QueueChanged { tenant_id: tenant, payload }).await;
+    state.queue_announcer.mark(tenant);
+}
+
+/// How long changes are gathered before one snapshot is computed and published. A burst of
+/// arrivals, assignments and resolves costs one snapshot per tenant per interval instead of one
+/// each — the snapshot reads up to `SCAN_LIMIT` conversations, so doing it per event is what
+/// limited throughput — and a customer's position is at most this much behind.
+pub const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The tenants whose queue changed since the last announcement (this node's changes).
+#[derive(Default)]
+pub struct Announcer {
+    dirty: std::sync::Mutex<std::collections::BTreeSet<TenantId>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Announcer {
+    pub fn mark(&self, tenant: TenantId) {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant);
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Vec<TenantId> {
+        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect()
+    }
+}
+
+/// Publishes the queue of every tenant marked since the last round, at most once per
+/// [`ANNOUNCE_EVERY`]. A change marked while a round runs is announced by the next round.
+pub async fn run_announcer(state: AppState) {
+    loop {
+        tokio::select! {
+            _ = state.queue_announcer.wake.notified() => {}
+            _ = state.shutdown.cancelled() => return,
         }
-        Err(e) => tracing::debug!(error = %e, "queue snapshot failed; the next change retries"),
+        tokio::time::sleep(ANNOUNCE_EVERY).await;
+        for tenant in state.queue_announcer.take() {
+            match snapshot(&state, tenant).await {
+                Ok(snap) => {
+                    let payload = serde_json::to_value(&snap).unwrap_or_default();
+                    publish(&state, BusEvent::QueueChanged { tenant_id: tenant, payload }).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "queue snapshot failed; the next change retries"),
+            }
+        }
     }
 }

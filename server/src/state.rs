@@ -31,6 +31,8 @@ pub struct AppState {
     pub health: Arc<crate::health::ChannelHealth>,
     /// Failed logins per email (this node's count), for lockout.
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
+    /// Tenants whose queue changed, announced in coalesced rounds (`queue::run_announcer`).
+    pub queue_announcer: Arc<crate::queue::Announcer>,
     /// Compiled auto-responder flows by inbox.
     pub bot_flows: Arc<crate::bot::FlowCache>,
     /// Attachments' bytes (local disk or S3) and their signed URLs.
