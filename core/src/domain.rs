@@ -151,6 +151,8 @@ pub struct User {
     /// How many conversations this agent holds now. Maintained atomically with assignment.
     pub active_load: i64,
     pub last_assigned_at: Option<Millis>,
+    /// Skill name → proficiency 1 (basic) to 5 (expert); conversations may require skills.
+    pub skills: std::collections::BTreeMap<String, u8>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -172,6 +174,8 @@ pub struct UserPatch {
     pub role: Option<Role>,
     pub capacity: Option<i64>,
     pub password_hash: Option<String>,
+    /// Replaces the agent's skills.
+    pub skills: Option<std::collections::BTreeMap<String, u8>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

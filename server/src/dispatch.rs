@@ -26,13 +26,15 @@
 //! same conversation or the same agent's last slot cannot both win; the loser sees `None` and
 //! moves on. A periodic sweep catches conversations left queued by a crash or a lost event.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use switchboard_core::domain::{AgentStatus, ChannelKind, Conversation, ConversationFilter, ConversationState, Team, User};
 use switchboard_core::ids::{TeamId, TenantId, UserId};
-use switchboard_core::routing::{self, Agent, Capacity, Load, QueueId, QueuePolicy, RoutedConversation, Strategy};
+use switchboard_core::routing::{
+    self, Agent, Capacity, Load, QueueId, QueuePolicy, RoutedConversation, SkillId, SkillRequirement, Strategy,
+};
 use switchboard_core::time::Millis;
 
 use crate::conversations::{publish_agent, publish_conversation};
@@ -75,14 +77,23 @@ pub fn team_policy(team: Option<&Team>) -> QueuePolicy {
 }
 
 fn routed(c: &Conversation) -> RoutedConversation {
-    RoutedConversation::waiting(
+    let mut routed = RoutedConversation::waiting(
         c.id,
         queue_id(c.team_id),
         // Per-kind caps are not stored yet, so the kind does not change any decision.
         ChannelKind::Web,
         u8::try_from(c.priority.clamp(1, 5)).unwrap_or(3),
         c.queued_at.unwrap_or(c.created_at),
-    )
+    );
+    // Stored as `[{"skill", "min_proficiency"}]` by the auto-responder, the decision hook or the
+    // API; an entry that does not parse is ignored rather than blocking the conversation.
+    routed.required_skills = c
+        .required_skills
+        .as_array()
+        .map(|all| all.iter().filter_map(|s| serde_json::from_value::<SkillRequirement>(s.clone()).ok()).collect())
+        .unwrap_or_default();
+    routed.declined_by = c.declined_by.iter().copied().collect();
+    routed
 }
 
 fn agent_model(u: &User, queue: QueueId) -> Agent {
@@ -96,7 +107,7 @@ fn agent_model(u: &User, queue: QueueId) -> Agent {
         wrap_up_until: None,
         idle_since: u.last_assigned_at.unwrap_or(u.created_at),
         queues: BTreeSet::from([queue]),
-        skills: BTreeMap::new(),
+        skills: u.skills.iter().map(|(name, level)| (SkillId::new(name), *level)).collect(),
         capacity: Capacity::total(u32::try_from(u.capacity.max(0)).unwrap_or(u32::MAX)),
         load,
     }
@@ -176,13 +187,17 @@ impl Dispatcher for PolicyDispatcher {
         // Agents who declined it go last: first everyone else, and only if nobody else has
         // room, a decliner again (a conversation never waits while an eligible agent has room).
         let agents: Vec<Agent> = candidates.iter().map(|u| agent_model(u, queue)).collect();
+        let now = now_ms();
+        let routed_conversation = routed(conversation);
+        // Required skills, relaxed by the queue's fallback settings as the wait grows (the sweep
+        // re-examines waiting conversations, so a relaxation takes effect within seconds).
+        let stage = routing::decide::skill_stage(&routed_conversation, &policy, now);
         let (fresh, declined): (Vec<&Agent>, Vec<&Agent>) = agents
             .iter()
             .filter(|a| routing::has_room(a, ChannelKind::Web))
+            .filter(|a| routing::decide::meets_skills(a, &routed_conversation, stage))
             .partition(|a| !conversation.declined_by.contains(&a.id));
         let cursor = self.cursors.lock().ok().and_then(|c| c.get(&conversation.team_id).copied());
-        let now = now_ms();
-        let routed_conversation = routed(conversation);
         let mut order = routing::rank_agents(policy.strategy, &fresh, &routed_conversation, &policy, cursor, now);
         order.extend(routing::rank_agents(policy.strategy, &declined, &routed_conversation, &policy, cursor, now));
         for agent in order {
@@ -206,12 +221,20 @@ impl Dispatcher for PolicyDispatcher {
         };
         let policies = self.policies(state, tenant).await;
         let now = now_ms();
+        let Ok(me) = state.store.get_user(tenant, agent).await else { return };
         let mut ordered = order_queue(queued, &policies, now);
         ordered.retain(|c| policies.get(&c.team_id).is_none_or(|p| p.strategy != Strategy::Manual));
         // What this agent declined is left for others (the sweep offers it back to them if
         // nobody else can take it).
         ordered.retain(|c| !c.declined_by.contains(&agent));
         let default = QueuePolicy::default();
+        // Only what this agent's skills qualify them for (at each conversation's current stage).
+        ordered.retain(|c| {
+            let policy = policies.get(&c.team_id).unwrap_or(&default);
+            let routed_conversation = routed(c);
+            let model = agent_model(&me, queue_id(c.team_id));
+            routing::decide::meets_skills(&model, &routed_conversation, routing::decide::skill_stage(&routed_conversation, policy, now))
+        });
         for conversation in ordered {
             let policy = policies.get(&conversation.team_id).unwrap_or(&default);
             match self.place(state, &conversation, agent, policy).await {

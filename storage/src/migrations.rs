@@ -58,6 +58,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261123002000_private_messages.sql"),
         include_str!("../../migrations/sqlite/20261123002000_private_messages.sql"),
     ),
+    (
+        20261123003000,
+        "agent_skills",
+        include_str!("../../migrations/postgres/20261123003000_agent_skills.sql"),
+        include_str!("../../migrations/mysql/20261123003000_agent_skills.sql"),
+        include_str!("../../migrations/sqlite/20261123003000_agent_skills.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -357,6 +357,7 @@ mod tests {
             capacity: 5,
             active_load: 0,
             last_assigned_at: None,
+            skills: Default::default(),
             created_at: 0,
             updated_at: 0,
         });

@@ -53,6 +53,31 @@ pub struct UpdateUser {
     pub capacity: Option<i64>,
     #[schema(min_length = 10, max_length = 1024)]
     pub password: Option<String>,
+    /// Replaces the agent's skills: skill name (1–64 characters) → proficiency 1–5, at most 50.
+    #[schema(value_type = Option<Object>)]
+    pub skills: Option<std::collections::BTreeMap<String, i64>>,
+}
+
+/// The most skills one agent may have.
+const MAX_SKILLS: usize = 50;
+
+fn check_skills(skills: std::collections::BTreeMap<String, i64>) -> ApiResult<std::collections::BTreeMap<String, u8>> {
+    if skills.len() > MAX_SKILLS {
+        return Err(ApiError::Unprocessable(format!("at most {MAX_SKILLS} skills")));
+    }
+    skills
+        .into_iter()
+        .map(|(name, level)| {
+            let trimmed = name.trim();
+            if trimmed.is_empty() || trimmed.chars().count() > 64 || trimmed != name {
+                return Err(ApiError::Unprocessable(format!("skill name {name:?} must be 1–64 characters without surrounding spaces")));
+            }
+            match u8::try_from(level) {
+                Ok(l @ 1..=5) => Ok((name, l)),
+                _ => Err(ApiError::Unprocessable(format!("skills.{name}: proficiency must be 1 to 5"))),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -137,7 +162,7 @@ pub async fn get_user(State(state): State<AppState>, principal: Principal, ApiPa
     Ok(Json(state.store.get_user(principal.tenant_id, id).await?))
 }
 
-/// Change a user's name, role, capacity or password (admin).
+/// Change a user's name, role, capacity, password or skills (admin).
 #[utoipa::path(
     patch, path = "/users/{id}", tag = "users",
     params(("id" = i64, Path, description = "User id")),
@@ -165,8 +190,16 @@ pub async fn update_user(
         Some(p) => Some(hash_checked_password(p).await?),
         None => None,
     };
-    let patch = UserPatch { name, role: body.role, capacity, password_hash };
-    Ok(Json(state.store.update_user(principal.tenant_id, id, patch, now_ms()).await?))
+    let skills = body.skills.map(check_skills).transpose()?;
+    // More room or new skills may make queued conversations theirs now: offer them at once.
+    let may_take_more = capacity.is_some() || skills.is_some();
+    let patch = UserPatch { name, role: body.role, capacity, password_hash, skills };
+    let updated = state.store.update_user(principal.tenant_id, id, patch, now_ms()).await?;
+    if may_take_more {
+        crate::conversations::publish_agent(&state, principal.tenant_id, id).await;
+        state.dispatcher.capacity_freed(&state, principal.tenant_id, id).await;
+    }
+    Ok(Json(updated))
 }
 
 /// Set an agent's status. Users set their own; supervisors and admins may force anyone's.

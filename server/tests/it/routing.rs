@@ -108,3 +108,52 @@ async fn manual_queues_wait_for_a_claim_and_bad_policies_are_refused() {
     assert_eq!(status, 403, "agents may not change policies");
     app.stop().await;
 }
+
+/// Waits until the conversation is assigned; returns the assignee.
+async fn assignee_eventually(app: &TestApp, admin: &str, id: i64) -> Option<i64> {
+    for _ in 0..200 {
+        let (_, c) = app.get_json(admin, &format!("/api/v1/conversations/{id}")).await;
+        if c["state"] == "assigned" {
+            return c["assignee_id"].as_i64();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_skills_pick_the_agent_and_new_skills_pull_waiting_work() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    // Ann first (idle longest): without skills she would win every tie.
+    let (ann, _) = app.available_agent(&admin, "ann@example.com", 5).await;
+    let (bob, _) = app.available_agent(&admin, "bob@example.com", 5).await;
+    let (status, body) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/users/{bob}"), json!({"skills": {"billing": 4}})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["skills"], json!({"billing": 4}));
+    for bad in [json!({"billing": 6}), json!({"billing": 0}), json!({"": 3}), json!({" x": 3})] {
+        let (status, body) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/users/{bob}"), json!({"skills": bad})).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+
+    // The auto-responder hands off with required skills (the decision hook or a menu can too).
+    let (inbox, token) = team_queue(&app, &admin, "Billing", json!({}), &[ann, bob]).await;
+    let flow = |skill: &str, level: u8| json!({"flow": {"steps": [{"type": "handoff", "id": "h",
+        "route": {"skills": [{"skill": skill, "min_proficiency": level}]}}]}});
+    let (status, body) = app.send_json(Method::PUT, &admin, &format!("/api/v1/inboxes/{inbox}/flow"), flow("billing", 3)).await;
+    assert_eq!(status, 200, "{body}");
+    let (c1, _) = arrive(&app, &admin, inbox, &token, "c1").await;
+    assert_eq!(assignee_eventually(&app, &admin, c1).await, Some(bob), "only bob has billing ≥ 3");
+
+    // Nobody speaks Spanish: it waits, until an admin gives Ann the skill.
+    app.send_json(Method::PUT, &admin, &format!("/api/v1/inboxes/{inbox}/flow"), flow("spanish", 2)).await;
+    let (c2, _) = arrive(&app, &admin, inbox, &token, "c2").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, waiting) = app.get_json(&admin, &format!("/api/v1/conversations/{c2}")).await;
+    assert_eq!(waiting["state"], "queued", "{waiting}");
+    assert_eq!(waiting["required_skills"], json!([{"skill": "spanish", "min_proficiency": 2}]));
+    let (status, _) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/users/{ann}"), json!({"skills": {"spanish": 3}})).await;
+    assert_eq!(status, 200);
+    assert_eq!(assignee_eventually(&app, &admin, c2).await, Some(ann));
+    app.stop().await;
+}

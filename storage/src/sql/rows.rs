@@ -19,7 +19,7 @@ pub(crate) fn tenant(row: &AnyRow) -> Result<Tenant> {
 }
 
 pub(crate) const USER_COLS: &str = "id, tenant_id, email, name, role, password_hash, status, capacity, \
-     active_load, last_assigned_at, created_at, updated_at";
+     active_load, last_assigned_at, skills, created_at, updated_at";
 
 pub(crate) fn user(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -33,6 +33,7 @@ pub(crate) fn user(row: &AnyRow) -> Result<User> {
         capacity: int(row, "capacity")?,
         active_load: int(row, "active_load")?,
         last_assigned_at: opt_int(row, "last_assigned_at")?,
+        skills: json_or_default(row, "skills")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
     })

@@ -110,6 +110,10 @@ impl SqlStore {
             sets.push("password_hash = ?");
             args.push(Arg::Text(hash.clone()));
         }
+        if let Some(skills) = &patch.skills {
+            sets.push("skills = ?");
+            args.push(Arg::Text(serde_json::to_string(skills)?));
+        }
         args.push(Arg::Int(id.0));
         args.push(Arg::Int(tenant.0));
         let sql = format!("UPDATE users SET {} WHERE id = ? AND tenant_id = ?", sets.join(", "));

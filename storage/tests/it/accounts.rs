@@ -53,6 +53,7 @@ async fn check_users(store: &dyn Store) {
                 role: Some(Role::Supervisor),
                 capacity: Some(5),
                 password_hash: Some("h2".into()),
+                skills: Some([("billing".to_string(), 4u8), ("spanish".to_string(), 2u8)].into_iter().collect()),
             },
             T0 + 10,
         )
@@ -63,6 +64,8 @@ async fn check_users(store: &dyn Store) {
     assert_eq!(patched.capacity, 5);
     assert_eq!(patched.password_hash, "h2");
     assert_eq!(patched.updated_at, T0 + 10);
+    assert_eq!(patched.skills.get("billing"), Some(&4));
+    assert_eq!(store.get_user(a.id, bob.id).await.unwrap().skills.len(), 2, "skills are stored");
     assert_eq!(patched.email, "bob@example.com");
     let untouched = store.update_user(a.id, bob.id, UserPatch::default(), T0 + 11).await.unwrap();
     assert_eq!(untouched.name, "Robert");
