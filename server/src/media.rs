@@ -216,6 +216,10 @@ pub fn api_router() -> Router<AppState> {
             "/widget/uploads",
             // Wraps the whole method router, so the CORS preflight (OPTIONS) is answered too.
             post(widget_upload)
+                // An OPTIONS route, so the CORS layer answers the browser's preflight: `api::router`'s
+                // `method_not_allowed_fallback` replaces this router's fallback (the layer with it),
+                // which left the preflight a 405 and browsers unable to upload from another origin.
+                .options(|| async { StatusCode::NO_CONTENT })
                 .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
                 .layer::<_, std::convert::Infallible>(widget_cors),
         )

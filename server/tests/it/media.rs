@@ -270,6 +270,21 @@ async fn an_uploaded_file_goes_out_in_a_reply_and_in_a_widget_customers_message(
     let (status, headers, customer_file) = widget_upload(key.clone(), "sbw_customer-session-1", receipt.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{customer_file}");
     assert_eq!(headers["access-control-allow-origin"], "https://shop.example.com", "callable from the embedding site");
+    // A browser sends the custom headers only after a CORS preflight, which must be granted (not 405).
+    let preflight = s
+        .app
+        .client
+        .request(Method::OPTIONS, s.app.url("/api/v1/widget/uploads"))
+        .header("origin", "https://shop.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "x-widget-inbox,x-widget-key,x-widget-session,content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "preflight answered {}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://shop.example.com");
+    let allowed = preflight.headers()["access-control-allow-headers"].to_str().expect("ascii").to_ascii_lowercase();
+    assert!(allowed.contains("x-widget-session"), "{allowed}");
     let (status, _, _) = widget_upload("wrong-key".into(), "sbw_customer-session-1", receipt.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _, _) = widget_upload(key.clone(), "no-session", receipt.clone()).await;
