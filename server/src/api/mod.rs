@@ -71,7 +71,7 @@ pub fn router() -> Router<AppState> {
         conversations::list_conversations, conversations::get_conversation, conversations::list_messages,
         conversations::post_reply, conversations::resolve, conversations::assign, conversations::set_biz_data,
         conversations::list_events,
-        transfer::transfer, transfer::add_note,
+        transfer::transfer, transfer::add_note, transfer::transfer_targets,
         outbox::list_outbox, outbox::retry,
         tokens::list_tokens, tokens::create_token, tokens::delete_token,
         crate::supervisor::queues, crate::supervisor::channels,

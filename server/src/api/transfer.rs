@@ -4,11 +4,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use switchboard_core::domain::{Message, Role};
-use switchboard_core::ids::ConversationId;
+use switchboard_core::domain::{AgentStatus, Message, Role};
+use switchboard_core::ids::{ConversationId, TeamId, UserId};
 use switchboard_core::transfer::TransferTarget;
 use utoipa::ToSchema;
 
@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/conversations/{id}/transfer", post(transfer))
         .route("/conversations/{id}/notes", post(add_note))
+        .route("/conversations/{id}/transfer-targets", get(transfer_targets))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -102,4 +103,61 @@ pub async fn add_note(
 ) -> ApiResult<(StatusCode, Json<Message>)> {
     let note = crate::transfer::add_note(&state, &replier(&principal), id, body.text).await?;
     Ok((StatusCode::CREATED, Json(note)))
+}
+
+/// Where the caller may transfer a conversation: the tenant's other users with their status and
+/// load (a transfer to an agent succeeds only if they are available with room), and its teams.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferTargets {
+    pub agents: Vec<TargetAgent>,
+    pub teams: Vec<TargetTeam>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetAgent {
+    #[schema(value_type = i64)]
+    pub id: UserId,
+    pub name: String,
+    pub status: AgentStatus,
+    pub active_load: i64,
+    pub capacity: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetTeam {
+    #[schema(value_type = i64)]
+    pub id: TeamId,
+    pub name: String,
+}
+
+/// The agents and teams a conversation can be transferred to (for the console's picker: agents
+/// may not list users otherwise). The same callers as the transfer itself.
+#[utoipa::path(
+    get, path = "/conversations/{id}/transfer-targets", tag = "conversations",
+    params(("id" = i64, Path, description = "Conversation id")),
+    responses(
+        (status = 200, body = TransferTargets),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn transfer_targets(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<ConversationId>,
+) -> ApiResult<Json<TransferTargets>> {
+    let conversation = state.store.get_conversation(principal.tenant_id, id).await?;
+    replier(&principal).may_act_on(&conversation)?;
+    let mut agents: Vec<TargetAgent> = state
+        .store
+        .list_users(principal.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|u| Some(u.id) != conversation.assignee_id)
+        .map(|u| TargetAgent { id: u.id, name: u.name, status: u.status, active_load: u.active_load, capacity: u.capacity })
+        .collect();
+    agents.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    let teams = state.store.list_teams(principal.tenant_id).await?;
+    let teams = teams.into_iter().map(|t| TargetTeam { id: t.id, name: t.name }).collect();
+    Ok(Json(TransferTargets { agents, teams }))
 }

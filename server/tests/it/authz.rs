@@ -180,6 +180,8 @@ fn table() -> Vec<Row> {
         row(M::POST, "/conversations/{conv}/transfer", Some(r#"{"to": {"agent": {agent}}, "note": "authz {caller}"}"#), [U, S, S, S, N, F, S, U]),
         // Nobody's: supervisors and admins move it to the team's queue (where it keeps waiting).
         row(M::POST, "/conversations/{queued}/transfer", Some(r#"{"to": {"team": {team}}}"#), [U, F, A, A, N, F, A, U]),
+        row(M::GET, "/conversations/{conv}/transfer-targets", None, [U, A, A, A, N, F, A, U]),
+        row(M::GET, "/conversations/{queued}/transfer-targets", None, [U, F, A, A, N, F, A, U]),
         row(M::POST, "/conversations/{conv}/notes", Some(r#"{"text": "note by {caller}"}"#), [U, A, A, A, N, F, A, U]),
         row(M::POST, "/conversations/{queued}/notes", Some(r#"{"text": "note by {caller}"}"#), [U, F, A, A, N, F, A, U]),
         // Late: once a supervisor resolves it, the rows above about `{queued}` would see 409.

@@ -172,6 +172,14 @@ async fn an_agent_transfers_to_another_with_a_note_the_customer_never_sees() {
     let (status, _) = app.send_json(Method::POST, &ann_token, &path, json!({"to": {"nowhere": 1}})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Ann's picker lists bob (with his load) and not herself; bob may not see it.
+    let targets_path = format!("/api/v1/conversations/{conversation}/transfer-targets");
+    let (status, targets) = app.get_json(&ann_token, &targets_path).await;
+    assert_eq!(status, StatusCode::OK, "{targets}");
+    let listed: Vec<_> = targets["agents"].as_array().expect("agents").iter().map(|a| a["id"].as_i64()).collect();
+    assert!(listed.contains(&Some(bob)) && !listed.contains(&Some(ann)), "{targets}");
+    assert_eq!(app.get_json(&bob_token, &targets_path).await.0, StatusCode::FORBIDDEN);
+
     // Ann transfers to bob with a note.
     let note_text = "Refund approved by finance, just confirm the address";
     let (status, moved) = app.send_json(Method::POST, &ann_token, &path, json!({"to": {"agent": bob}, "note": note_text})).await;
@@ -264,9 +272,14 @@ async fn supervisors_reassign_and_refusals_change_nothing() {
     set_status(&app, &bob_token, bob, "available").await;
     assigned_to(&app, &sue, conversation, bob).await;
 
-    // Back to the queue (the holder may), then resolved: no more transfers.
+    // Back to the queue (the holder may): it goes to the other Billing agent with room, not back
+    // to bob, who still has room too. Then resolved: no more transfers.
+    let (status, _) = app.send_json(Method::POST, &admin, &format!("/api/v1/teams/{team}/members"), json!({"user_id": ann})).await;
+    assert!(status.is_success());
     let (status, moved) = app.send_json(Method::POST, &bob_token, &path, json!({"to": {"queue": true}})).await;
     assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["conversation"]["assignee_id"].as_i64(), Some(ann), "placed at once with the other agent: {moved}");
+    assert_eq!((load(&app, &admin, ann).await, load(&app, &admin, bob).await), (1, 0));
     let (status, _) = app.send_json(Method::POST, &sue, &format!("/api/v1/conversations/{conversation}/resolve"), json!({"reason": "resolved"})).await;
     assert_eq!(status, StatusCode::OK);
     let (status, answer) = app.send_json(Method::POST, &sue, &path, json!({"to": {"queue": true}})).await;

@@ -24,7 +24,8 @@
 //!
 //! A transfer into a team or back to the queue keeps the conversation's `queued_at`: the customer
 //! has already waited once, and a transfer is the contact center's decision, not theirs, so they
-//! keep their place in line (the same rule as `requeue` when an agent vanishes).
+//! keep their place in line (the same rule as `requeue` when an agent vanishes). The agent who
+//! gave it away joins `declined_by`, so the dispatcher offers it to everyone else first.
 
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -194,15 +195,21 @@ impl SqlStore {
     ) -> Result<bool> {
         let (set_sql, mut args) = match set {
             ConversationSet::Assign(agent) => (
-                "state = 'assigned', assignee_id = ?, assigned_at = ?, updated_at = ?".to_owned(),
+                "state = 'assigned', assignee_id = ?, assigned_at = ?, offer_expires_at = NULL, updated_at = ?".to_owned(),
                 vec![Arg::Int(agent.0), Arg::Int(now), Arg::Int(now)],
             ),
             ConversationSet::Queue(team) => {
+                // Whoever gave it away goes last in the dispatcher's choice (`declined_by`, as
+                // after a rejected offer): it returns to them only if nobody else has room.
+                let mut declined = current.declined_by.clone();
+                if let Some(holder) = current.assignee_id.filter(|h| !declined.contains(h)) {
+                    declined.push(holder);
+                }
                 let mut sql = String::from(
-                    "state = 'queued', assignee_id = NULL, assigned_at = NULL, queued_at = COALESCE(queued_at, ?), \
-                     updated_at = ?",
+                    "state = 'queued', assignee_id = NULL, assigned_at = NULL, offer_expires_at = NULL, \
+                     queued_at = COALESCE(queued_at, ?), declined_by = ?, updated_at = ?",
                 );
-                let mut args = vec![Arg::Int(now), Arg::Int(now)];
+                let mut args = vec![Arg::Int(now), Arg::Text(serde_json::to_string(&declined)?), Arg::Int(now)];
                 if let Some(team) = team {
                     sql.push_str(", team_id = ?");
                     args.push(Arg::Int(team.0));

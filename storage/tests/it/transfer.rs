@@ -122,6 +122,7 @@ async fn check_transfer_to_a_team_keeps_the_place_in_line(store: &dyn Store) {
     let c = &out.conversation;
     assert_eq!((c.state, c.team_id, c.assignee_id, c.assigned_at), (ConversationState::Queued, Some(sales.id), None, None));
     assert_eq!(c.queued_at, Some(T0), "the customer keeps their place");
+    assert_eq!(c.declined_by, vec![ann.id]);
     assert_eq!(out.previous_assignee, Some(ann.id));
     assert_eq!(load(store, a.id, ann.id).await, 0, "ann's slot is free");
     assert!(out.note.as_ref().is_some_and(|n| n.private));
@@ -153,6 +154,7 @@ async fn check_transfer_to_the_queue(store: &dyn Store) {
 
     let out = store.transfer(transfer(a.id, c1.id, Some(ann.id), TransferTarget::Queue(true), None, T0 + 3)).await.unwrap();
     assert_eq!((out.conversation.state, out.conversation.assignee_id, out.conversation.queued_at), (ConversationState::Queued, None, Some(T0)));
+    assert_eq!(out.conversation.declined_by, vec![ann.id], "the dispatcher tries others before ann");
     assert_eq!(load(store, a.id, ann.id).await, 0);
     let events = transfers(store, a.id, c1.id).await;
     assert_eq!(events.len(), 1);
@@ -213,6 +215,32 @@ async fn check_notes_are_private_messages(store: &dyn Store) {
     assert_eq!(store.list_messages(a.id, c1.id, None, 100).await.unwrap().iter().filter(|m| m.private).count(), 1);
 }
 
+/// An offer holds its agent's slot: transferring an offered conversation gives that slot back and
+/// ends the offer, whether it goes to another agent or back to the queue.
+async fn check_an_offered_conversation_is_transferred_with_its_slot(store: &dyn Store) {
+    let a = tenant(store, "a").await;
+    let web = inbox(store, a.id, None).await;
+    let ann = agent(store, a.id, "ann@example.com", 1).await;
+    let bob = agent(store, a.id, "bob@example.com", 1).await;
+    let c1 = conversation(store, a.id, web.id, "c1", T0).await;
+    let c2 = conversation(store, a.id, web.id, "c2", T0).await;
+    let offered = store.try_offer(a.id, c1.id, ann.id, T0 + 1, T0 + 30_000).await.unwrap().expect("offered to ann");
+    assert_eq!(offered.state, ConversationState::Offered);
+    assert_eq!(load(store, a.id, ann.id).await, 1);
+
+    let out = store.transfer(transfer(a.id, c1.id, None, TransferTarget::Agent(bob.id), None, T0 + 2)).await.unwrap();
+    assert_eq!((out.conversation.state, out.conversation.assignee_id, out.conversation.offer_expires_at), (ConversationState::Assigned, Some(bob.id), None));
+    assert_eq!((load(store, a.id, ann.id).await, load(store, a.id, bob.id).await), (0, 1));
+    assert_invalid_state(store.accept_offer(a.id, c1.id, ann.id, T0 + 3).await, "the offer is gone");
+
+    store.try_offer(a.id, c2.id, ann.id, T0 + 4, T0 + 30_000).await.unwrap().expect("offered to ann");
+    let out = store.transfer(transfer(a.id, c2.id, None, TransferTarget::Queue(true), None, T0 + 5)).await.unwrap();
+    assert_eq!((out.conversation.state, out.conversation.assignee_id, out.conversation.offer_expires_at), (ConversationState::Queued, None, None));
+    assert_eq!(out.conversation.declined_by, vec![ann.id]);
+    assert_eq!(load(store, a.id, ann.id).await, 0);
+    assert!(store.expired_offers(T0 + 60_000, 10).await.unwrap().iter().all(|c| c.id != c2.id), "no offer left to expire");
+}
+
 /// Transfers racing each other and a resolve: whatever order they commit in, the loads add up
 /// to exactly the conversations held, and nobody is over capacity.
 async fn check_concurrent_transfers_keep_loads_right(store: &dyn Store) {
@@ -263,5 +291,6 @@ conformance!(
     check_transfer_to_the_queue,
     check_bot_and_closed_conversations_are_not_transferred,
     check_notes_are_private_messages,
+    check_an_offered_conversation_is_transferred_with_its_slot,
     check_concurrent_transfers_keep_loads_right,
 );
