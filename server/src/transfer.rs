@@ -77,7 +77,12 @@ pub async fn transfer(
 
 /// Stores an internal note in an open conversation and shows it to the agents watching it.
 #[instrument(skip_all, fields(conversation_id = %conversation_id))]
-pub async fn add_note(state: &AppState, who: &Replier, conversation_id: ConversationId, text: String) -> ApiResult<Message> {
+pub async fn add_note(
+    state: &AppState,
+    who: &Replier,
+    conversation_id: ConversationId,
+    text: String,
+) -> ApiResult<Message> {
     check_text(Some(&text), &[])?;
     let conversation = state.store.get_conversation(who.tenant_id, conversation_id).await?;
     who.may_act_on(&conversation)?;
@@ -93,11 +98,14 @@ pub async fn add_note(state: &AppState, who: &Replier, conversation_id: Conversa
 /// payload's `"private": true` keeps `fanout` from emitting it to the customer's widget.
 async fn publish_note(state: &AppState, assignee: Option<switchboard_core::ids::UserId>, note: &Message) {
     debug_assert!(note.private, "only private messages are notes");
-    publish(state, BusEvent::MessageCreated {
-        tenant_id: note.tenant_id,
-        conversation_id: note.conversation_id,
-        assignee_id: assignee,
-        payload: message_json(note),
-    })
+    publish(
+        state,
+        BusEvent::MessageCreated {
+            tenant_id: note.tenant_id,
+            conversation_id: note.conversation_id,
+            assignee_id: assignee,
+            payload: message_json(note),
+        },
+    )
     .await;
 }

@@ -154,7 +154,13 @@ pub async fn transfer_targets(
         .await?
         .into_iter()
         .filter(|u| Some(u.id) != conversation.assignee_id)
-        .map(|u| TargetAgent { id: u.id, name: u.name, status: u.status, active_load: u.active_load, capacity: u.capacity })
+        .map(|u| TargetAgent {
+            id: u.id,
+            name: u.name,
+            status: u.status,
+            active_load: u.active_load,
+            capacity: u.capacity,
+        })
         .collect();
     agents.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     let teams = state.store.list_teams(principal.tenant_id).await?;

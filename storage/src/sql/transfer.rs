@@ -50,7 +50,10 @@ impl SqlStore {
             return Err(Error::invalid_state("the conversation is with the bot; it cannot be transferred"));
         }
         if !current.state.is_open() {
-            return Err(Error::invalid_state(format!("the conversation is {}; it cannot be transferred", current.state)));
+            return Err(Error::invalid_state(format!(
+                "the conversation is {}; it cannot be transferred",
+                current.state
+            )));
         }
         let holder = current.assignee_id.filter(|_| current.state.holds_agent_slot());
 
@@ -117,9 +120,10 @@ impl SqlStore {
         let mut tx = self.pool.begin().await?;
         // Lock the conversation row first (as replies do) and check, under the lock, that it is
         // still open.
-        let touched = sqlx::query(&self.sql(
-            "UPDATE conversations SET updated_at = ? WHERE id = ? AND tenant_id = ? AND open_key IS NOT NULL",
-        ))
+        let touched = sqlx::query(
+            &self
+                .sql("UPDATE conversations SET updated_at = ? WHERE id = ? AND tenant_id = ? AND open_key IS NOT NULL"),
+        )
         .bind(note.now)
         .bind(note.conversation_id.0)
         .bind(note.tenant_id.0)
@@ -195,7 +199,8 @@ impl SqlStore {
     ) -> Result<bool> {
         let (set_sql, mut args) = match set {
             ConversationSet::Assign(agent) => (
-                "state = 'assigned', assignee_id = ?, assigned_at = ?, offer_expires_at = NULL, updated_at = ?".to_owned(),
+                "state = 'assigned', assignee_id = ?, assigned_at = ?, offer_expires_at = NULL, updated_at = ?"
+                    .to_owned(),
                 vec![Arg::Int(agent.0), Arg::Int(now), Arg::Int(now)],
             ),
             ConversationSet::Queue(team) => {
@@ -218,7 +223,8 @@ impl SqlStore {
             }
         };
         let assignee = if current.assignee_id.is_some() { "assignee_id = ?" } else { "assignee_id IS NULL" };
-        let sql = format!("UPDATE conversations SET {set_sql} WHERE id = ? AND tenant_id = ? AND state = ? AND {assignee}");
+        let sql =
+            format!("UPDATE conversations SET {set_sql} WHERE id = ? AND tenant_id = ? AND state = ? AND {assignee}");
         args.push(Arg::Int(current.id.0));
         args.push(Arg::Int(current.tenant_id.0));
         args.push(Arg::Text(current.state.as_str().to_owned()));
