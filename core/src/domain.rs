@@ -153,6 +153,8 @@ pub struct User {
     pub last_assigned_at: Option<Millis>,
     /// Skill name → proficiency 1 (basic) to 5 (expert); conversations may require skills.
     pub skills: std::collections::BTreeMap<String, u8>,
+    /// After resolving a conversation of a queue with `wrap_up_ms`, no new work until then.
+    pub wrap_up_until: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -304,6 +306,8 @@ pub struct Conversation {
     pub offer_expires_at: Option<Millis>,
     /// Agents who rejected this conversation or let its offer lapse; offered to others first.
     pub declined_by: Vec<UserId>,
+    /// When it entered its current queue (the overflow clock); `queued_at` is its place.
+    pub queue_entered_at: Option<Millis>,
     pub updated_at: Millis,
 }
 

@@ -139,6 +139,19 @@ pub trait Store: Send + Sync + 'static {
     /// Offers of any tenant whose `offer_expires_at` is before `now`.
     async fn expired_offers(&self, now: Millis, limit: i64) -> StoreResult<Vec<Conversation>>;
     async fn offers_for_agent(&self, tenant: TenantId, agent: UserId) -> StoreResult<Vec<Conversation>>;
+    /// The agent gets no new work until `until` (a queue's `wrap_up_ms` after a resolve).
+    async fn start_wrap_up(&self, tenant: TenantId, agent: UserId, until: Millis, now: Millis) -> StoreResult<()>;
+    /// Moves a still-`queued` conversation from team `from`'s queue to `to`'s (keeping its
+    /// `queued_at`, restarting `queue_entered_at`); `None` if it is no longer queued in `from`.
+    async fn overflow(&self, tenant: TenantId, conversation: ConversationId, from: Option<TeamId>, to: TeamId, now: Millis) -> StoreResult<Option<Conversation>>;
+    /// Conversations queued or offered in a team's queue (`None`: the no-team queue).
+    async fn count_waiting(&self, tenant: TenantId, team: Option<TeamId>) -> StoreResult<i64>;
+    /// Takes back an assigned conversation its agent never answered (the queue's
+    /// `reassign_without_reply_ms`): queued again in its place, the slot freed, the agent added to
+    /// `declined_by`. `InvalidState` if the agent answered or it moved meanwhile.
+    /// Tenants with assigned conversations their agent has not answered yet.
+    async fn tenants_with_unanswered(&self) -> StoreResult<Vec<TenantId>>;
+    async fn requeue_unanswered(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> StoreResult<Conversation>;
     /// Tenants that have queued conversations (the dispatcher's sweep after a restart).
     async fn tenants_with_queued(&self) -> StoreResult<Vec<TenantId>>;
 

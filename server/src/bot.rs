@@ -370,8 +370,11 @@ async fn commit(state: &AppState, ctx: &Context, mut turn: Turn) -> Result<(), S
     if let Some(end) = ended {
         tracing::info!(conversation_id = %outcome.conversation.id, ?end, "the bot is done with the conversation");
         publish_conversation(state, &outcome.conversation, None).await;
-        if matches!(end, BotEnd::Handoff { .. }) {
-            state.dispatcher.conversation_waiting(state, &outcome.conversation).await;
+        // A handoff is an arrival in the queue: `max_queue_len` applies if nobody takes it.
+        if matches!(end, BotEnd::Handoff { .. })
+            && state.dispatcher.conversation_waiting(state, &outcome.conversation).await.is_none()
+        {
+            crate::dispatch::refuse_if_queue_full(state, &outcome.conversation).await;
         }
         crate::queue::announce(state, tenant).await;
     }

@@ -62,6 +62,12 @@ pub async fn ingest_with(
                 if let Ok(current) = state.store.get_conversation(outcome.conversation.tenant_id, outcome.conversation.id).await {
                     outcome.conversation = current;
                 }
+                // Still waiting, in a queue over its `max_queue_len`: told so and closed.
+                if outcome.conversation.state == ConversationState::Queued {
+                    if let Some(refused) = crate::dispatch::refuse_if_queue_full(state, &outcome.conversation).await {
+                        outcome.conversation = refused;
+                    }
+                }
             }
         }
         crate::queue::announce(state, outcome.conversation.tenant_id).await;
@@ -172,11 +178,39 @@ pub async fn resolve(state: &AppState, who: &Replier, conversation_id: Conversat
     let after = state.store.resolve(who.tenant_id, conversation_id, who.user_id, reason, now_ms()).await?;
     publish_conversation(state, &after, before.assignee_id).await;
     if let Some(agent) = before.assignee_id {
+        start_wrap_up(state, &before, agent).await;
         publish_agent(state, who.tenant_id, agent).await;
         state.dispatcher.capacity_freed(state, who.tenant_id, agent).await;
     }
     crate::queue::announce(state, who.tenant_id).await;
     Ok(after)
+}
+
+/// The queue's `wrap_up_ms`: after resolving one of its conversations the agent gets no new work
+/// for that long; a timer offers them work again when it ends.
+async fn start_wrap_up(state: &AppState, resolved: &Conversation, agent: UserId) {
+    if !resolved.state.holds_agent_slot() || resolved.state == ConversationState::Offered {
+        return;
+    }
+    let Some(team) = resolved.team_id else { return };
+    let Ok(teams) = state.store.list_teams(resolved.tenant_id).await else { return };
+    let wrap = crate::dispatch::team_policy(teams.iter().find(|t| t.id == team)).wrap_up_ms;
+    if wrap <= 0 {
+        return;
+    }
+    let tenant = resolved.tenant_id;
+    if state.store.start_wrap_up(tenant, agent, now_ms() + wrap, now_ms()).await.is_err() {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(wrap).unwrap_or(0))) => {
+                state.dispatcher.capacity_freed(&state, tenant, agent).await;
+            }
+            _ = state.shutdown.cancelled() => {}
+        }
+    });
 }
 
 /// Puts an absent agent's open conversations back in the queue — at their original place, since

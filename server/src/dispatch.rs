@@ -104,7 +104,7 @@ fn agent_model(u: &User, queue: QueueId) -> Agent {
     Agent {
         id: u.id,
         status: u.status,
-        wrap_up_until: None,
+        wrap_up_until: u.wrap_up_until,
         idle_since: u.last_assigned_at.unwrap_or(u.created_at),
         queues: BTreeSet::from([queue]),
         skills: u.skills.iter().map(|(name, level)| (SkillId::new(name), *level)).collect(),
@@ -152,6 +152,67 @@ impl PolicyDispatcher {
         Ok(offered)
     }
 
+    /// Moves a conversation that waited `overflow_after_ms` in its queue to `overflow_to`,
+    /// unless that queue is full. Runs from the sweep, so it happens within a sweep interval of
+    /// the deadline.
+    async fn overflow_if_due(
+        &self,
+        state: &AppState,
+        conversation: Conversation,
+        policies: &HashMap<Option<TeamId>, QueuePolicy>,
+    ) -> Conversation {
+        let default = QueuePolicy::default();
+        let policy = policies.get(&conversation.team_id).unwrap_or(&default);
+        let (Some(after), Some(to)) = (policy.overflow_after_ms, policy.overflow_to) else { return conversation };
+        let entered = conversation.queue_entered_at.or(conversation.queued_at).unwrap_or(conversation.created_at);
+        let to = TeamId(to.0);
+        if now_ms() - entered < after || Some(to) == conversation.team_id || !policies.contains_key(&Some(to)) {
+            return conversation;
+        }
+        let target = policies.get(&Some(to)).unwrap_or(&default);
+        if let Some(max) = target.max_queue_len {
+            let waiting = state.store.count_waiting(conversation.tenant_id, Some(to)).await.unwrap_or(i64::MAX);
+            if waiting >= i64::try_from(max).unwrap_or(i64::MAX) {
+                return conversation;
+            }
+        }
+        match state.store.overflow(conversation.tenant_id, conversation.id, conversation.team_id, to, now_ms()).await {
+            Ok(Some(moved)) => {
+                metrics::counter!("switchboard_overflows_total").increment(1);
+                publish_conversation(state, &moved, None).await;
+                crate::queue::announce(state, moved.tenant_id).await;
+                moved
+            }
+            _ => conversation,
+        }
+    }
+
+    /// The queues' `reassign_without_reply_ms`: assigned conversations nobody answered go back
+    /// to the queue in their place, for someone else.
+    async fn take_back_unanswered(&self, state: &AppState) {
+        let Ok(tenants) = state.store.tenants_with_unanswered().await else { return };
+        for tenant in tenants {
+            let policies = self.policies(state, tenant).await;
+            if policies.values().all(|p| p.reassign_without_reply_ms.is_none()) {
+                continue;
+            }
+            let filter = ConversationFilter { state: Some(ConversationState::Assigned), limit: 1000, ..Default::default() };
+            let Ok(assigned) = state.store.list_conversations(tenant, filter).await else { continue };
+            let now = now_ms();
+            for c in assigned {
+                let Some(limit) = policies.get(&c.team_id).and_then(|p| p.reassign_without_reply_ms) else { continue };
+                let (Some(agent), None, Some(at)) = (c.assignee_id, c.first_agent_reply_at, c.assigned_at) else { continue };
+                if now - at < limit {
+                    continue;
+                }
+                if let Ok(queued) = state.store.requeue_unanswered(tenant, c.id, agent, now).await {
+                    tracing::info!(conversation_id = %c.id, agent = %agent, "no first reply in time; back to the queue");
+                    crate::conversations::offer_returned(state, &queued, agent).await;
+                }
+            }
+        }
+    }
+
     async fn assigned(&self, state: &AppState, conversation: Conversation, team: Option<TeamId>) -> Conversation {
         if let (Some(agent), Ok(mut cursors)) = (conversation.assignee_id, self.cursors.lock()) {
             cursors.insert(team, agent);
@@ -195,11 +256,25 @@ impl Dispatcher for PolicyDispatcher {
         let (fresh, declined): (Vec<&Agent>, Vec<&Agent>) = agents
             .iter()
             .filter(|a| routing::has_room(a, ChannelKind::Web))
+            .filter(|a| !a.in_wrap_up(now))
             .filter(|a| routing::decide::meets_skills(a, &routed_conversation, stage))
             .partition(|a| !conversation.declined_by.contains(&a.id));
         let cursor = self.cursors.lock().ok().and_then(|c| c.get(&conversation.team_id).copied());
         let mut order = routing::rank_agents(policy.strategy, &fresh, &routed_conversation, &policy, cursor, now);
         order.extend(routing::rank_agents(policy.strategy, &declined, &routed_conversation, &policy, cursor, now));
+        // Sticky: within the window the customer's previous agent is the only choice — if they
+        // have room now, them; if they are merely busy or away, the conversation waits for them.
+        // Offline (or having turned it down) releases the reservation.
+        if let Some(reserved) = sticky_for(conversation, &policy, now) {
+            if order.contains(&reserved) {
+                order = vec![reserved];
+            } else {
+                match state.store.get_user(tenant, reserved).await {
+                    Ok(u) if u.status != AgentStatus::Offline => return None,
+                    _ => {}
+                }
+            }
+        }
         for agent in order {
             match self.place(state, conversation, agent, &policy).await {
                 Ok(Some(assigned)) => return Some(self.assigned(state, assigned, conversation.team_id).await),
@@ -222,12 +297,18 @@ impl Dispatcher for PolicyDispatcher {
         let policies = self.policies(state, tenant).await;
         let now = now_ms();
         let Ok(me) = state.store.get_user(tenant, agent).await else { return };
+        if me.wrap_up_until.is_some_and(|until| until > now) {
+            // Wrap-up: the timer started by the resolve calls again when it ends.
+            return;
+        }
         let mut ordered = order_queue(queued, &policies, now);
         ordered.retain(|c| policies.get(&c.team_id).is_none_or(|p| p.strategy != Strategy::Manual));
         // What this agent declined is left for others (the sweep offers it back to them if
         // nobody else can take it).
         ordered.retain(|c| !c.declined_by.contains(&agent));
         let default = QueuePolicy::default();
+        // Reserved for someone else's sticky window: the sweep offers it around afterwards.
+        ordered.retain(|c| sticky_for(c, policies.get(&c.team_id).unwrap_or(&default), now).is_none_or(|r| r == agent));
         // Only what this agent's skills qualify them for (at each conversation's current stage).
         ordered.retain(|c| {
             let policy = policies.get(&c.team_id).unwrap_or(&default);
@@ -263,6 +344,7 @@ impl Dispatcher for PolicyDispatcher {
                 }
             }
         }
+        self.take_back_unanswered(state).await;
         let tenants = match state.store.tenants_with_queued().await {
             Ok(t) => t,
             Err(e) => return tracing::debug!(error = %e, "dispatch sweep: store unavailable"),
@@ -272,10 +354,76 @@ impl Dispatcher for PolicyDispatcher {
             let Ok(queued) = state.store.list_conversations(tenant, filter).await else { continue };
             let policies = self.policies(state, tenant).await;
             for conversation in order_queue(queued, &policies, now_ms()) {
+                let conversation = self.overflow_if_due(state, conversation, &policies).await;
                 self.conversation_waiting(state, &conversation).await;
             }
         }
     }
+}
+
+/// The sentence a customer refused by a full queue gets when the queue sets none.
+pub const QUEUE_FULL_TEXT: &str = "Sorry, all our agents are busy and the queue is full right now. Please try again later.";
+
+/// `max_queue_len`: a conversation that could not be placed at once, in a queue already holding
+/// more than that many waiting, is told so and closed instead of waiting forever. Only for
+/// arrivals (new conversations and bot handoffs), never for conversations put back in the queue.
+/// Returns the closed conversation if it was refused.
+pub async fn refuse_if_queue_full(state: &AppState, conversation: &Conversation) -> Option<Conversation> {
+    let tenant = conversation.tenant_id;
+    let policy = match conversation.team_id {
+        Some(team) => team_policy(state.store.list_teams(tenant).await.ok()?.iter().find(|t| t.id == team)),
+        None => QueuePolicy::default(),
+    };
+    let max = i64::try_from(policy.max_queue_len?).unwrap_or(i64::MAX);
+    // Placed meanwhile (another node, the sweep): not an arrival waiting any more.
+    if state.store.get_conversation(tenant, conversation.id).await.ok()?.state != ConversationState::Queued {
+        return None;
+    }
+    let waiting = state.store.count_waiting(tenant, conversation.team_id).await.ok()?;
+    if waiting <= max {
+        return None;
+    }
+    let inbox = state.store.get_inbox(tenant, conversation.inbox_id).await.ok()?;
+    let text = policy.queue_full_text.clone().unwrap_or_else(|| QUEUE_FULL_TEXT.to_string());
+    let reply = switchboard_core::domain::NewReply {
+        tenant_id: tenant,
+        conversation_id: conversation.id,
+        sender_kind: switchboard_core::domain::SenderKind::System,
+        sender_user_id: None,
+        text: Some(text),
+        attachments: Vec::new(),
+        client_message_id: Some(format!("queue-full-{}", conversation.id)),
+        outbox: crate::conversations::outbox_for(&inbox),
+        now: now_ms(),
+    };
+    match state.store.append_reply(reply).await {
+        Ok(outcome) => {
+            crate::conversations::publish(state, switchboard_core::bus::BusEvent::MessageCreated {
+                tenant_id: tenant,
+                conversation_id: conversation.id,
+                assignee_id: None,
+                payload: crate::views::message_json(&outcome.message),
+            })
+            .await;
+            if outcome.outbox.is_some() {
+                state.outbox_wake.notify_one();
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "queue-full message not stored"),
+    }
+    let closed = state.store.resolve(tenant, conversation.id, None, switchboard_core::domain::CloseReason::Other, now_ms()).await.ok()?;
+    metrics::counter!("switchboard_queue_full_refusals_total").increment(1);
+    tracing::info!(conversation_id = %conversation.id, waiting, max, "queue full: arrival refused");
+    publish_conversation(state, &closed, None).await;
+    Some(closed)
+}
+
+/// The agent a conversation is reserved for right now by the queue's `sticky_ms`: its preferred
+/// (previous) agent, within the window, unless that agent already turned it down.
+fn sticky_for(conversation: &Conversation, policy: &QueuePolicy, now: Millis) -> Option<UserId> {
+    let agent = conversation.preferred_agent_id?;
+    let since = conversation.queued_at.unwrap_or(conversation.created_at);
+    (policy.sticky_ms > 0 && now - since < policy.sticky_ms && !conversation.declined_by.contains(&agent)).then_some(agent)
 }
 
 /// Lets an unanswered offer lapse: back to the queue in its place, then to the next agent.
@@ -327,6 +475,7 @@ mod tests {
             preferred_agent_id: None,
             offer_expires_at: None,
             declined_by: Vec::new(),
+            queue_entered_at: Some(queued_at),
             updated_at: queued_at,
         }
     }

@@ -46,10 +46,6 @@ use tower_http::trace::TraceLayer;
 use crate::settings::Settings;
 use crate::state::AppState;
 
-/// How often the dispatcher re-examines queued conversations as a safety net (a crash or a lost
-/// event may leave one queued while an agent has room). Not what decides routing latency:
-/// dispatch runs on every arrival and every freed slot.
-const DISPATCH_SWEEP: Duration = Duration::from_secs(5);
 
 /// Opens storage (running migrations) and the bus, as the `serve` and `migrate` commands need.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn switchboard_core::store::Store>> {
@@ -115,7 +111,9 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
     {
         let state = state.clone();
         workers.spawn(async move {
-            let mut tick = tokio::time::interval(DISPATCH_SWEEP);
+            // The sweep (`agents.sweep_interval_ms`) is a safety net and the clock for time-based
+            // rules; routing latency is decided by dispatch on every arrival and freed slot.
+            let mut tick = tokio::time::interval(Duration::from_millis(state.settings.agents.sweep_interval_ms.max(100)));
             loop {
                 tokio::select! {
                     _ = tick.tick() => state.dispatcher.sweep(&state).await,

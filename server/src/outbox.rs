@@ -63,8 +63,20 @@ pub async fn drain_once(state: &AppState) -> Result<usize, switchboard_core::Sto
     let lease_until = now + state.settings.outbox.lease_ms;
     let batch = state.store.claim_outbox(&state.node_id, now, lease_until, CLAIM_BATCH).await?;
     let n = batch.len();
-    let deliveries = batch.into_iter().map(|entry| deliver_entry(state, entry));
-    futures::future::join_all(deliveries).await;
+    // Inboxes in parallel; within an inbox one after another in commit order, so a customer
+    // gets a conversation's messages in the order they were written (the bot's greeting before
+    // its menu, an agent's two quick replies as typed).
+    let mut by_inbox: std::collections::BTreeMap<_, Vec<OutboxEntry>> = std::collections::BTreeMap::new();
+    for entry in batch {
+        by_inbox.entry(entry.inbox_id).or_default().push(entry);
+    }
+    let lanes = by_inbox.into_values().map(|mut entries| async move {
+        entries.sort_by_key(|e| e.id);
+        for entry in entries {
+            deliver_entry(state, entry).await;
+        }
+    });
+    futures::future::join_all(lanes).await;
     Ok(n)
 }
 

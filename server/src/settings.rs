@@ -87,6 +87,9 @@ pub struct AgentSettings {
     pub disconnect_grace_secs: u64,
     /// Presence entry lifetime; refreshed on heartbeats, so a crashed node's agents expire.
     pub presence_ttl_secs: u64,
+    /// How often the dispatcher's sweep runs: lapsed offers of dead nodes, overflow, skill
+    /// relaxation, unanswered assignments, and anything a lost event left queued.
+    pub sweep_interval_ms: u64,
 }
 
 /// Attachments' bytes (`docs/media.md`).
@@ -174,6 +177,7 @@ request_timeout_ms = 10000
 default_capacity = 5
 disconnect_grace_secs = 30
 presence_ttl_secs = 60
+sweep_interval_ms = 5000
 
 [media]
 backend = "local"

@@ -65,6 +65,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261123003000_agent_skills.sql"),
         include_str!("../../migrations/sqlite/20261123003000_agent_skills.sql"),
     ),
+    (
+        20261123004000,
+        "queue_rules",
+        include_str!("../../migrations/postgres/20261123004000_queue_rules.sql"),
+        include_str!("../../migrations/mysql/20261123004000_queue_rules.sql"),
+        include_str!("../../migrations/sqlite/20261123004000_queue_rules.sql"),
+    ),
 ];
 
 #[derive(Debug)]

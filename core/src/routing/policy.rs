@@ -154,6 +154,13 @@ pub struct QueuePolicy {
     /// `wrap_up_ms`: after resolving a conversation of this queue the agent gets no new offers
     /// for this long (their status stays `available`). 0 (default): no wrap-up.
     pub wrap_up_ms: Millis,
+    /// `queue_full_text`: sent to a customer refused by `max_queue_len` before the conversation
+    /// is closed. `null` (default): a built-in sentence.
+    pub queue_full_text: Option<String>,
+    /// `reassign_without_reply_ms`: an assigned conversation whose agent has not written a first
+    /// reply this long after taking it goes back to the queue (in its place) for someone else.
+    /// `null` (default): never.
+    pub reassign_without_reply_ms: Option<Millis>,
 }
 
 impl Default for QueuePolicy {
@@ -171,6 +178,8 @@ impl Default for QueuePolicy {
             overflow_to: None,
             max_queue_len: None,
             wrap_up_ms: 0,
+            queue_full_text: None,
+            reassign_without_reply_ms: None,
         }
     }
 }
@@ -184,6 +193,8 @@ pub enum PolicyError {
     NoOfferTimeout,
     #[error("overflow_after_ms and overflow_to must be set together")]
     HalfOverflow,
+    #[error("{0}")]
+    Invalid(&'static str),
 }
 
 impl QueuePolicy {
@@ -199,6 +210,7 @@ impl QueuePolicy {
             ("sticky_ms", Some(self.sticky_ms)),
             ("overflow_after_ms", self.overflow_after_ms),
             ("wrap_up_ms", Some(self.wrap_up_ms)),
+            ("reassign_without_reply_ms", self.reassign_without_reply_ms),
         ];
         for (name, value) in durations {
             if value.is_some_and(|v| v < 0) {
@@ -210,6 +222,11 @@ impl QueuePolicy {
         }
         if self.overflow_after_ms.is_some() != self.overflow_to.is_some() {
             return Err(PolicyError::HalfOverflow);
+        }
+        if let Some(text) = &self.queue_full_text {
+            if text.trim().is_empty() || text.chars().count() > 1000 {
+                return Err(PolicyError::Invalid("queue_full_text must be 1 to 1000 characters"));
+            }
         }
         Ok(())
     }

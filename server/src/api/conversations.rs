@@ -358,6 +358,7 @@ mod tests {
             active_load: 0,
             last_assigned_at: None,
             skills: Default::default(),
+            wrap_up_until: None,
             created_at: 0,
             updated_at: 0,
         });

@@ -339,8 +339,9 @@ async fn greeting_hours_menu_collect_and_handoff(via: Via) {
     let (agent_id, _) = app.available_agent(&admin, "sam@example.com", 2).await;
     let (status, _) = app.send_json(Method::POST, &admin, &format!("/api/v1/teams/{}/members", team["id"]), json!({"user_id": agent_id})).await;
     assert!(status.is_success(), "{status}");
-    app.send_json(Method::PUT, &admin, &format!("/api/v1/users/{agent_id}/status"), json!({"status": "away"})).await;
-    app.send_json(Method::PUT, &admin, &format!("/api/v1/users/{agent_id}/status"), json!({"status": "available"})).await;
+    // The menu's route requires Spanish ≥ 3: giving Sam the skill makes it his at once.
+    let (status, _) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/users/{agent_id}"), json!({"skills": {"spanish": 3}})).await;
+    assert_eq!(status, 200);
     let conv = wait_state(&app, &admin, c, "assigned").await;
     assert_eq!(conv["assignee_id"], agent_id);
 

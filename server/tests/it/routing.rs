@@ -157,3 +157,147 @@ async fn required_skills_pick_the_agent_and_new_skills_pull_waiting_work() {
     assert_eq!(assignee_eventually(&app, &admin, c2).await, Some(ann));
     app.stop().await;
 }
+
+async fn state_of(app: &TestApp, admin: &str, id: i64) -> Value {
+    app.get_json(admin, &format!("/api/v1/conversations/{id}")).await.1
+}
+
+async fn resolve(app: &TestApp, token: &str, id: i64) {
+    let (status, body) = app.send_json(Method::POST, token, &format!("/api/v1/conversations/{id}/resolve"), json!({"reason": "resolved"})).await;
+    assert!(status.is_success(), "{body}");
+}
+
+/// A server whose dispatcher sweep runs every 200 ms, so the time-based rules show quickly.
+async fn quick_sweep_app() -> TestApp {
+    crate::helpers::spawn_app_with(|s| s.agents.sweep_interval_ms = 200).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrap_up_holds_new_work_back_until_it_ends() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (ann, ann_token) = app.available_agent(&admin, "ann@example.com", 1).await;
+    let (inbox, token) = team_queue(&app, &admin, "Wrap", json!({"wrap_up_ms": 1500}), &[ann]).await;
+    let (c1, got) = arrive(&app, &admin, inbox, &token, "c1").await;
+    assert_eq!(got, Some(ann));
+    let (c2, got) = arrive(&app, &admin, inbox, &token, "c2").await;
+    assert_eq!(got, None, "full");
+    resolve(&app, &ann_token, c1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(state_of(&app, &admin, c2).await["state"], "queued", "ann is wrapping up");
+    let (_, me) = app.get_json(&admin, &format!("/api/v1/users/{ann}")).await;
+    assert!(me["wrap_up_until"].as_i64().is_some(), "{me}");
+    assert_eq!(assignee_eventually(&app, &admin, c2).await, Some(ann), "after the wrap-up");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sticky_keeps_a_returning_customer_for_their_agent() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (ann, ann_token) = app.available_agent(&admin, "ann@example.com", 3).await;
+    let (inbox, token) = team_queue(&app, &admin, "Sticky", json!({"sticky_ms": 60000}), &[ann]).await;
+    let (c1, got) = arrive(&app, &admin, inbox, &token, "returning").await;
+    assert_eq!(got, Some(ann));
+    resolve(&app, &ann_token, c1).await;
+    // Bob joins and is idle longer than Ann now; Ann steps away.
+    let (bob, _) = app.available_agent(&admin, "bob@example.com", 3).await;
+    let (_, teams) = app.get_json(&admin, "/api/v1/teams").await;
+    let team = teams.as_array().expect("teams").iter().find(|t| t["name"] == "Sticky").expect("team")["id"].as_i64().expect("id");
+    app.send_json(Method::POST, &admin, &format!("/api/v1/teams/{team}/members"), json!({"user_id": bob})).await;
+    app.send_json(Method::PUT, &ann_token, &format!("/api/v1/users/{ann}/status"), json!({"status": "away"})).await;
+
+    // The returning customer waits for Ann (away, not offline) although Bob has room ...
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/channels/api/{inbox}/messages")))
+        .bearer_auth(&token)
+        .json(&json!({"message_id": "returning-2", "contact": {"id": "returning"}, "text": "me again"}))
+        .send()
+        .await
+        .expect("post");
+    let c2 = r.json::<Value>().await.expect("json")["conversation_id"].as_i64().expect("id");
+    assert_ne!(c2, c1);
+    let waiting = state_of(&app, &admin, c2).await;
+    assert_eq!((waiting["state"].clone(), waiting["preferred_agent_id"].clone()), (json!("queued"), json!(ann)), "{waiting}");
+    // ... while a new customer goes to Bob at once ...
+    let (_, got) = arrive(&app, &admin, inbox, &token, "newcomer").await;
+    assert_eq!(got, Some(bob));
+    // ... and Ann gets her customer back when she returns.
+    app.send_json(Method::PUT, &ann_token, &format!("/api/v1/users/{ann}/status"), json!({"status": "available"})).await;
+    assert_eq!(assignee_eventually(&app, &admin, c2).await, Some(ann));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflow_moves_a_waiting_conversation_to_the_other_queue() {
+    let app = quick_sweep_app().await;
+    let admin = app.admin_token().await;
+    let (bob, _) = app.available_agent(&admin, "bob@example.com", 3).await;
+    // "Backup" is served by Bob; "Front" has nobody and overflows into Backup after 600 ms.
+    let (_, _) = team_queue(&app, &admin, "Backup", json!({}), &[bob]).await;
+    let (_, teams) = app.get_json(&admin, "/api/v1/teams").await;
+    let backup = teams.as_array().expect("teams").iter().find(|t| t["name"] == "Backup").expect("team")["id"].as_i64().expect("id");
+    let (inbox, token) = team_queue(&app, &admin, "Front", json!({"overflow_after_ms": 600, "overflow_to": backup}), &[]).await;
+    let (c, got) = arrive(&app, &admin, inbox, &token, "c1").await;
+    assert_eq!(got, None);
+    let queued = state_of(&app, &admin, c).await;
+    assert_eq!(assignee_eventually(&app, &admin, c).await, Some(bob), "overflowed to Backup");
+    let moved = state_of(&app, &admin, c).await;
+    assert_eq!(moved["team_id"], backup);
+    assert_eq!(moved["queued_at"], queued["queued_at"], "keeps the customer's place");
+    let (_, events) = app.get_json(&admin, &format!("/api/v1/conversations/{c}/events")).await;
+    assert!(events.as_array().expect("events").iter().any(|e| e["kind"] == "overflowed"), "{events}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_tells_new_arrivals_and_closes_them() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (inbox, token) =
+        team_queue(&app, &admin, "Tiny", json!({"max_queue_len": 1, "queue_full_text": "Too busy, sorry!"}), &[]).await;
+    let (c1, _) = arrive(&app, &admin, inbox, &token, "c1").await;
+    assert_eq!(state_of(&app, &admin, c1).await["state"], "queued");
+    let (c2, _) = arrive(&app, &admin, inbox, &token, "c2").await;
+    let refused = state_of(&app, &admin, c2).await;
+    assert_eq!((refused["state"].clone(), refused["close_reason"].clone()), (json!("closed"), json!("other")), "{refused}");
+    let (_, messages) = app.get_json(&admin, &format!("/api/v1/conversations/{c2}/messages")).await;
+    let told = messages.as_array().expect("messages").iter().find(|m| m["sender_kind"] == "system").expect("a system message");
+    assert_eq!(told["text"], "Too busy, sorry!");
+    assert_eq!(state_of(&app, &admin, c1).await["state"], "queued", "the first one still waits");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_assignment_goes_to_someone_else() {
+    let app = quick_sweep_app().await;
+    let admin = app.admin_token().await;
+    let (ann, _) = app.available_agent(&admin, "ann@example.com", 2).await;
+    let (inbox, token) = team_queue(&app, &admin, "Prompt", json!({"reassign_without_reply_ms": 500}), &[ann]).await;
+    let (c, got) = arrive(&app, &admin, inbox, &token, "c1").await;
+    assert_eq!(got, Some(ann));
+    let (bob, bob_token) = app.available_agent(&admin, "bob@example.com", 2).await;
+    let (_, teams) = app.get_json(&admin, "/api/v1/teams").await;
+    let team = teams.as_array().expect("teams").iter().find(|t| t["name"] == "Prompt").expect("team")["id"].as_i64().expect("id");
+    app.send_json(Method::POST, &admin, &format!("/api/v1/teams/{team}/members"), json!({"user_id": bob})).await;
+    // Ann never answers: after 500 ms it goes back in its place and on to Bob, who answers.
+    let mut holder = None;
+    for _ in 0..200 {
+        let c_now = state_of(&app, &admin, c).await;
+        if c_now["assignee_id"] == bob {
+            holder = Some(bob);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(holder, Some(bob));
+    assert_eq!(app.get_json(&admin, &format!("/api/v1/users/{ann}")).await.1["active_load"], 0);
+    let (status, _) = app.send_json(Method::POST, &bob_token, &format!("/api/v1/conversations/{c}/messages"), json!({"text": "Hi, I'm here"})).await;
+    assert_eq!(status, 201);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(state_of(&app, &admin, c).await["assignee_id"], bob, "answered: stays");
+    let (_, events) = app.get_json(&admin, &format!("/api/v1/conversations/{c}/events")).await;
+    assert!(events.as_array().expect("events").iter().any(|e| e["kind"] == "reassigned_no_reply"), "{events}");
+    app.stop().await;
+}

@@ -246,7 +246,8 @@ impl SqlStore {
         match &turn.end {
             None => {}
             Some(BotEnd::Handoff { reason }) => {
-                sqlx::query(&self.sql("UPDATE conversations SET state = 'queued', queued_at = ? WHERE id = ?"))
+                sqlx::query(&self.sql("UPDATE conversations SET state = 'queued', queued_at = ?, queue_entered_at = ? WHERE id = ?"))
+                    .bind(now)
                     .bind(now)
                     .bind(conversation.id.0)
                     .execute(&mut *tx)

@@ -59,11 +59,22 @@ impl SqlStore {
         let (conversation, conversation_created) = match open {
             Some(row) => (ConversationId(row.try_get("id")?), false),
             None => {
+                // The agent who last served this customer: preferred (sticky routing).
+                let last_agent = sqlx::query(&self.sql(
+                    "SELECT assignee_id FROM conversations WHERE contact_id = ? AND tenant_id = ? \
+                     AND assignee_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+                ))
+                .bind(contact.0)
+                .bind(tenant.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| crate::exec::int(&row, "assignee_id"))
+                .transpose()?;
                 let sql = self.dialect.insert_ignore(
                     "INSERT INTO conversations (tenant_id, inbox_id, contact_id, state, priority, team_id, \
                      assignee_id, created_at, queued_at, assigned_at, first_agent_reply_at, closed_at, close_reason, \
-                     biz_data, updated_at, open_key) \
-                     VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL, NULL, NULL, ?, ?, ?)",
+                     biz_data, updated_at, open_key, queue_entered_at, preferred_agent_id) \
+                     VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL, NULL, NULL, ?, ?, ?, ?, ?)",
                     true,
                 );
                 let query = sqlx::query(&sql)
@@ -77,7 +88,9 @@ impl SqlStore {
                     .bind(queued_at)
                     .bind("{}")
                     .bind(now)
-                    .bind(contact.0);
+                    .bind(contact.0)
+                    .bind(queued_at)
+                    .bind(last_agent);
                 match insert_ignore_id(self.dialect, &mut *tx, query).await? {
                     Some(id) => {
                         let id = ConversationId(id);

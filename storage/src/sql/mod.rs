@@ -9,6 +9,7 @@ mod conversations;
 mod inboxes;
 mod offers;
 mod outbox;
+mod queue_rules;
 mod rows;
 mod transfer;
 mod users;
@@ -435,6 +436,33 @@ impl Store for SqlStore {
 
     async fn offers_for_agent(&self, tenant: TenantId, agent: UserId) -> StoreResult<Vec<Conversation>> {
         self.run(|| self.offers_for_agent_impl(tenant, agent)).await
+    }
+
+    async fn start_wrap_up(&self, tenant: TenantId, agent: UserId, until: Millis, now: Millis) -> StoreResult<()> {
+        self.run(|| self.start_wrap_up_impl(tenant, agent, until, now)).await
+    }
+
+    async fn overflow(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        from: Option<TeamId>,
+        to: TeamId,
+        now: Millis,
+    ) -> StoreResult<Option<Conversation>> {
+        self.run(|| self.overflow_impl(tenant, conversation, from, to, now)).await
+    }
+
+    async fn tenants_with_unanswered(&self) -> StoreResult<Vec<TenantId>> {
+        self.run(|| self.tenants_with_unanswered_impl()).await
+    }
+
+    async fn count_waiting(&self, tenant: TenantId, team: Option<TeamId>) -> StoreResult<i64> {
+        self.run(|| self.count_waiting_impl(tenant, team)).await
+    }
+
+    async fn requeue_unanswered(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> StoreResult<Conversation> {
+        self.run(|| self.requeue_unanswered_impl(tenant, conversation, agent, now)).await
     }
 
     async fn get_inbox_flow(&self, tenant: TenantId, inbox: InboxId) -> StoreResult<Option<InboxFlow>> {

@@ -19,7 +19,7 @@ pub(crate) fn tenant(row: &AnyRow) -> Result<Tenant> {
 }
 
 pub(crate) const USER_COLS: &str = "id, tenant_id, email, name, role, password_hash, status, capacity, \
-     active_load, last_assigned_at, skills, created_at, updated_at";
+     active_load, last_assigned_at, skills, wrap_up_until, created_at, updated_at";
 
 pub(crate) fn user(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -34,6 +34,7 @@ pub(crate) fn user(row: &AnyRow) -> Result<User> {
         active_load: int(row, "active_load")?,
         last_assigned_at: opt_int(row, "last_assigned_at")?,
         skills: json_or_default(row, "skills")?,
+        wrap_up_until: opt_int(row, "wrap_up_until")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
     })
@@ -112,7 +113,7 @@ pub(crate) fn contact_identity(row: &AnyRow) -> Result<ContactIdentity> {
 
 pub(crate) const CONVERSATION_COLS: &str = "id, tenant_id, inbox_id, contact_id, state, priority, team_id, \
      assignee_id, created_at, queued_at, assigned_at, first_agent_reply_at, closed_at, close_reason, biz_data, \
-     attributes, tags, required_skills, preferred_agent_id, offer_expires_at, declined_by, updated_at";
+     attributes, tags, required_skills, preferred_agent_id, offer_expires_at, declined_by, queue_entered_at, updated_at";
 
 pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
     Ok(Conversation {
@@ -138,6 +139,7 @@ pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
         preferred_agent_id: opt_int(row, "preferred_agent_id")?.map(UserId),
         offer_expires_at: opt_int(row, "offer_expires_at")?,
         declined_by: json_or_default(row, "declined_by")?,
+        queue_entered_at: opt_int(row, "queue_entered_at")?,
         updated_at: int(row, "updated_at")?,
     })
 }

@@ -1,0 +1,131 @@
+//! The queue rules beyond picking an agent: wrap-up after a resolve, overflow into another
+//! team's queue, the queue's length (for `max_queue_len`), and taking a conversation back from
+//! an agent who accepted it but never answered. Each change is one conditional transaction, so
+//! a rule applied by two nodes' sweeps at once takes effect once.
+
+use super::Event;
+use crate::error::{Error, Result};
+use crate::exec::int;
+use crate::SqlStore;
+use switchboard_core::domain::*;
+use switchboard_core::ids::*;
+use switchboard_core::time::Millis;
+
+impl SqlStore {
+    pub(super) async fn start_wrap_up_impl(&self, tenant: TenantId, agent: UserId, until: Millis, now: Millis) -> Result<()> {
+        self.update_one(
+            "UPDATE users SET wrap_up_until = ?, updated_at = ? WHERE id = ? AND tenant_id = ?",
+            vec![
+                crate::exec::Arg::Int(until),
+                crate::exec::Arg::Int(now),
+                crate::exec::Arg::Int(agent.0),
+                crate::exec::Arg::Int(tenant.0),
+            ],
+        )
+        .await
+    }
+
+    pub(super) async fn overflow_impl(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        from: Option<TeamId>,
+        to: TeamId,
+        now: Millis,
+    ) -> Result<Option<Conversation>> {
+        let mut tx = self.pool.begin().await?;
+        let from_clause = if from.is_some() { "team_id = ?" } else { "team_id IS NULL" };
+        let sql = format!(
+            "UPDATE conversations SET team_id = ?, queue_entered_at = ?, updated_at = ? \
+             WHERE id = ? AND tenant_id = ? AND state = 'queued' AND {from_clause}"
+        );
+        let sql = self.sql(&sql);
+        let mut query = sqlx::query(&sql).bind(to.0).bind(now).bind(now).bind(conversation.0).bind(tenant.0);
+        if let Some(from) = from {
+            query = query.bind(from.0);
+        }
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let detail = format!("{{\"from\":{},\"to\":{}}}", from.map_or("null".to_string(), |t| t.0.to_string()), to.0);
+        self.record_event(&mut tx, Event { tenant, conversation, kind: "overflowed", actor: None, detail: Some(&detail), now })
+            .await?;
+        let moved = self.get_conversation_on(&mut tx, tenant, conversation).await?;
+        tx.commit().await?;
+        Ok(Some(moved))
+    }
+
+    pub(super) async fn tenants_with_unanswered_impl(&self) -> Result<Vec<TenantId>> {
+        let found = sqlx::query(
+            "SELECT DISTINCT tenant_id FROM conversations WHERE state = 'assigned' AND first_agent_reply_at IS NULL \
+             ORDER BY tenant_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(|row| Ok(TenantId(int(row, "tenant_id")?))).collect()
+    }
+
+    pub(super) async fn count_waiting_impl(&self, tenant: TenantId, team: Option<TeamId>) -> Result<i64> {
+        let team_clause = if team.is_some() { "team_id = ?" } else { "team_id IS NULL" };
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM conversations WHERE tenant_id = ? AND state IN ('queued', 'offered') AND {team_clause}"
+        );
+        let sql = self.sql(&sql);
+        let mut query = sqlx::query(&sql).bind(tenant.0);
+        if let Some(team) = team {
+            query = query.bind(team.0);
+        }
+        let row = query.fetch_one(&self.pool).await?;
+        int(&row, "n")
+    }
+
+    pub(super) async fn requeue_unanswered_impl(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        agent: UserId,
+        now: Millis,
+    ) -> Result<Conversation> {
+        let mut tx = self.pool.begin().await?;
+        let current = self.get_conversation_on(&mut tx, tenant, conversation).await?;
+        if current.state != ConversationState::Assigned || current.assignee_id != Some(agent) || current.first_agent_reply_at.is_some() {
+            return Err(Error::invalid_state("the conversation is not an unanswered assignment of this agent"));
+        }
+        // User row first, the lock order of every slot change.
+        sqlx::query(&self.sql("UPDATE users SET active_load = active_load - 1, updated_at = ? WHERE id = ? AND active_load > 0"))
+            .bind(now)
+            .bind(agent.0)
+            .execute(&mut *tx)
+            .await?;
+        let mut declined = current.declined_by.clone();
+        if !declined.contains(&agent) {
+            declined.push(agent);
+        }
+        let moved = sqlx::query(&self.sql(
+            "UPDATE conversations SET state = 'queued', assignee_id = NULL, assigned_at = NULL, declined_by = ?, \
+             updated_at = ? WHERE id = ? AND tenant_id = ? AND state = 'assigned' AND assignee_id = ? \
+             AND first_agent_reply_at IS NULL",
+        ))
+        .bind(serde_json::to_string(&declined)?)
+        .bind(now)
+        .bind(conversation.0)
+        .bind(tenant.0)
+        .bind(agent.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Err(Error::invalid_state("the agent answered or the conversation moved meanwhile"));
+        }
+        self.record_event(
+            &mut tx,
+            Event { tenant, conversation, kind: "reassigned_no_reply", actor: Some(agent), detail: None, now },
+        )
+        .await?;
+        let queued = self.get_conversation_on(&mut tx, tenant, conversation).await?;
+        tx.commit().await?;
+        Ok(queued)
+    }
+}
