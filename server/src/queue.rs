@@ -187,6 +187,8 @@ pub const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_millis
 pub struct Announcer {
     dirty: std::sync::Mutex<std::collections::BTreeSet<TenantId>>,
     wake: tokio::sync::Notify,
+    /// Position messages sent: conversation → (position, when).
+    positions_sent: std::sync::Mutex<BTreeMap<ConversationId, (usize, Millis)>>,
 }
 
 impl Announcer {
@@ -198,6 +200,81 @@ impl Announcer {
     fn take(&self) -> Vec<TenantId> {
         std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect()
     }
+}
+
+/// Inbox setting: send customers on messaging platforms their queue position as a text message.
+pub const POSITION_MESSAGES: &str = "queue_position_messages";
+/// The least time between two position messages to one customer.
+pub const POSITION_MESSAGE_EVERY_MS: Millis = 60_000;
+
+/// Customers of platform inboxes with `settings.queue_position_messages: true` get their place
+/// as a text when it changed, at most once per `POSITION_MESSAGE_EVERY_MS` each (widget
+/// customers see it live instead). The message goes through the outbox like any reply; its
+/// client id names the conversation and the position, so two nodes announcing the same change
+/// store it once.
+async fn notify_positions(state: &AppState, tenant: TenantId, snap: &QueueSnapshot) {
+    let Ok(inboxes) = state.store.list_inboxes(tenant).await else { return };
+    let enabled: BTreeMap<_, _> = inboxes
+        .into_iter()
+        .filter(|i| !matches!(i.kind, switchboard_core::domain::ChannelKind::Web | switchboard_core::domain::ChannelKind::Api))
+        .filter(|i| i.settings.get(POSITION_MESSAGES).and_then(serde_json::Value::as_bool) == Some(true))
+        .map(|i| (i.id, i))
+        .collect();
+    if enabled.is_empty() {
+        return;
+    }
+    let now = now_ms();
+    for entry in snap.queues.iter().flat_map(|q| q.waiting.iter()) {
+        let due = {
+            let sent = state.queue_announcer.positions_sent.lock().unwrap_or_else(|p| p.into_inner());
+            match sent.get(&entry.conversation_id) {
+                Some((position, at)) => *position != entry.position && now - at >= POSITION_MESSAGE_EVERY_MS,
+                None => true,
+            }
+        };
+        if !due {
+            continue;
+        }
+        let Ok(conversation) = state.store.get_conversation(tenant, entry.conversation_id).await else { continue };
+        let Some(inbox) = enabled.get(&conversation.inbox_id) else { continue };
+        let text = match entry.eta_secs {
+            Some(eta) if eta >= 60.0 => {
+                format!("You are number {} in the queue. Estimated wait: about {} min.", entry.position, (eta / 60.0).round())
+            }
+            Some(_) => format!("You are number {} in the queue. An agent will be with you shortly.", entry.position),
+            None => format!("You are number {} in the queue.", entry.position),
+        };
+        let reply = switchboard_core::domain::NewReply {
+            tenant_id: tenant,
+            conversation_id: conversation.id,
+            sender_kind: switchboard_core::domain::SenderKind::System,
+            sender_user_id: None,
+            text: Some(text),
+            attachments: Vec::new(),
+            client_message_id: Some(format!("queue-position-{}-{}", conversation.id, entry.position)),
+            outbox: crate::conversations::outbox_for(inbox),
+            now,
+        };
+        match state.store.append_reply(reply).await {
+            Ok(outcome) => {
+                state.queue_announcer.positions_sent.lock().unwrap_or_else(|p| p.into_inner()).insert(conversation.id, (entry.position, now));
+                if outcome.created {
+                    publish(state, BusEvent::MessageCreated {
+                        tenant_id: tenant,
+                        conversation_id: conversation.id,
+                        assignee_id: None,
+                        payload: crate::views::message_json(&outcome.message),
+                    })
+                    .await;
+                    state.outbox_wake.notify_one();
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "queue position message not stored"),
+        }
+    }
+    // Forget conversations no longer waiting.
+    let waiting: std::collections::BTreeSet<_> = snap.queues.iter().flat_map(|q| q.waiting.iter().map(|w| w.conversation_id)).collect();
+    state.queue_announcer.positions_sent.lock().unwrap_or_else(|p| p.into_inner()).retain(|id, _| waiting.contains(id));
 }
 
 /// Publishes the queue of every tenant marked since the last round, at most once per
@@ -212,6 +289,7 @@ pub async fn run_announcer(state: AppState) {
         for tenant in state.queue_announcer.take() {
             match snapshot(&state, tenant).await {
                 Ok(snap) => {
+                    notify_positions(&state, tenant, &snap).await;
                     let payload = serde_json::to_value(&snap).unwrap_or_default();
                     publish(&state, BusEvent::QueueChanged { tenant_id: tenant, payload }).await;
                 }

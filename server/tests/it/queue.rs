@@ -67,3 +67,51 @@ async fn positions_and_estimates_follow_the_queue() {
     assert_eq!(r.status(), 401);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_customers_get_their_position_as_a_throttled_message() {
+    use crate::gateway::{start_fake, telegram_inbox, update, SECRET};
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (base, fake) = start_fake().await;
+    let inbox = telegram_inbox(&app, &admin, &base, "webhook").await;
+    let (status, body) = app
+        .send_json(Method::PATCH, &admin, &format!("/api/v1/inboxes/{inbox}"), json!({"settings": {"queue_position_messages": true}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let texts = || fake.sent.lock().expect("lock").iter().map(|b| (b["chat_id"].as_i64().unwrap_or(0), b["text"].as_str().unwrap_or_default().to_owned())).collect::<Vec<_>>();
+    let wait_for = |n: usize| {
+        let texts = &texts;
+        async move {
+            for _ in 0..200 {
+                if texts().len() >= n {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            texts()
+        }
+    };
+    for (n, chat) in [(1, 901), (2, 902)] {
+        let r = app
+            .client
+            .post(app.url(&format!("/webhooks/{inbox}")))
+            .header("x-telegram-bot-api-secret-token", SECRET)
+            .header("content-type", "application/json")
+            .body(update(n, chat, n, "hello?").to_string())
+            .send()
+            .await
+            .expect("post");
+        assert!(r.status().is_success());
+    }
+    let sent = wait_for(2).await;
+    assert!(sent.contains(&(901, "You are number 1 in the queue.".to_string())), "{sent:?}");
+    assert!(sent.contains(&(902, "You are number 2 in the queue.".to_string())), "{sent:?}");
+
+    // An agent takes the first; the second moves up, but was told less than a minute ago.
+    app.available_agent(&admin, "agent@example.com", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let sent = texts();
+    assert_eq!(sent.len(), 2, "throttled: {sent:?}");
+    app.stop().await;
+}
