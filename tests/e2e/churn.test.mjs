@@ -16,11 +16,11 @@
 // - every posted message is stored exactly once (by `platform_message_id`, redeliveries included),
 //   one conversation per contact.
 //
-// Sizes: 200 agents and, by default, 2,000 conversations — what the debug build on a 2-core
-// machine gets through in about two minutes with everything else running on it. The issue's
-// full size is E2E_CHURN_CONVERSATIONS=5000 (about 2.5–5 minutes there, depending on the load);
-// E2E_CHURN_AGENTS, E2E_CHURN_IN_FLIGHT, E2E_CHURN_HOLD_MS and E2E_CHURN_EVERY_MS tune the rest,
-// and E2E_CHURN_SEED replays a run's random choices (the seed is logged).
+// Sizes default to the issue's: 200 agents, 5,000 conversations — about 2 minutes for the debug
+// build on a 2-core machine, nearer 5 when other builds and tests share it (slowness is
+// reported, never failed on). E2E_CHURN_CONVERSATIONS, E2E_CHURN_AGENTS, E2E_CHURN_IN_FLIGHT,
+// E2E_CHURN_HOLD_MS and E2E_CHURN_EVERY_MS resize it for local experiments, and E2E_CHURN_SEED
+// replays a run's random choices (the seed is logged).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -32,7 +32,7 @@ import {
 
 const NODES = 3;
 const AGENTS = Number(process.env.E2E_CHURN_AGENTS || 200);
-const CONVERSATIONS = Number(process.env.E2E_CHURN_CONVERSATIONS || 2000);
+const CONVERSATIONS = Number(process.env.E2E_CHURN_CONVERSATIONS || 5000);
 const IN_FLIGHT = Number(process.env.E2E_CHURN_IN_FLIGHT || 16);
 const SEED = Number(process.env.E2E_CHURN_SEED || Date.now() % 1_000_000);
 const CHURN_EVERY_MS = Number(process.env.E2E_CHURN_EVERY_MS || 250); // mean pause between churn actions
