@@ -159,6 +159,45 @@ pub async fn reply(
     Ok(outcome.message)
 }
 
+/// A message from the system (not an agent, not the bot) to the customer — a queue-full notice,
+/// a queue position — committed with its delivery like any reply, then announced. `client_id`
+/// makes it idempotent: the same notice from two nodes is stored once (`created: false`).
+pub async fn send_system_message(
+    state: &AppState,
+    conversation: &Conversation,
+    inbox: &Inbox,
+    text: String,
+    client_id: String,
+) -> ApiResult<ReplyOutcome> {
+    let outcome = state
+        .store
+        .append_reply(NewReply {
+            tenant_id: conversation.tenant_id,
+            conversation_id: conversation.id,
+            sender_kind: SenderKind::System,
+            sender_user_id: None,
+            text: Some(text),
+            attachments: Vec::new(),
+            client_message_id: Some(client_id),
+            outbox: outbox_for(inbox),
+            now: now_ms(),
+        })
+        .await?;
+    if outcome.created {
+        publish(state, BusEvent::MessageCreated {
+            tenant_id: conversation.tenant_id,
+            conversation_id: conversation.id,
+            assignee_id: conversation.assignee_id,
+            payload: message_json(&outcome.message),
+        })
+        .await;
+        if outcome.outbox.is_some() {
+            state.outbox_wake.notify_one();
+        }
+    }
+    Ok(outcome)
+}
+
 /// Which outbox delivery a reply on this inbox needs. Web-widget replies reach the customer's
 /// socket through the bus (and resync), so they need none.
 pub(crate) fn outbox_for(inbox: &Inbox) -> Option<NewOutbox> {

@@ -385,31 +385,10 @@ pub async fn refuse_if_queue_full(state: &AppState, conversation: &Conversation)
     }
     let inbox = state.store.get_inbox(tenant, conversation.inbox_id).await.ok()?;
     let text = policy.queue_full_text.clone().unwrap_or_else(|| QUEUE_FULL_TEXT.to_string());
-    let reply = switchboard_core::domain::NewReply {
-        tenant_id: tenant,
-        conversation_id: conversation.id,
-        sender_kind: switchboard_core::domain::SenderKind::System,
-        sender_user_id: None,
-        text: Some(text),
-        attachments: Vec::new(),
-        client_message_id: Some(format!("queue-full-{}", conversation.id)),
-        outbox: crate::conversations::outbox_for(&inbox),
-        now: now_ms(),
-    };
-    match state.store.append_reply(reply).await {
-        Ok(outcome) => {
-            crate::conversations::publish(state, switchboard_core::bus::BusEvent::MessageCreated {
-                tenant_id: tenant,
-                conversation_id: conversation.id,
-                assignee_id: None,
-                payload: crate::views::message_json(&outcome.message),
-            })
-            .await;
-            if outcome.outbox.is_some() {
-                state.outbox_wake.notify_one();
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "queue-full message not stored"),
+    if let Err(e) =
+        crate::conversations::send_system_message(state, conversation, &inbox, text, format!("queue-full-{}", conversation.id)).await
+    {
+        tracing::warn!(error = %e, "queue-full message not stored");
     }
     let closed = state.store.resolve(tenant, conversation.id, None, switchboard_core::domain::CloseReason::Other, now_ms()).await.ok()?;
     metrics::counter!("switchboard_queue_full_refusals_total").increment(1);

@@ -244,30 +244,10 @@ async fn notify_positions(state: &AppState, tenant: TenantId, snap: &QueueSnapsh
             Some(_) => format!("You are number {} in the queue. An agent will be with you shortly.", entry.position),
             None => format!("You are number {} in the queue.", entry.position),
         };
-        let reply = switchboard_core::domain::NewReply {
-            tenant_id: tenant,
-            conversation_id: conversation.id,
-            sender_kind: switchboard_core::domain::SenderKind::System,
-            sender_user_id: None,
-            text: Some(text),
-            attachments: Vec::new(),
-            client_message_id: Some(format!("queue-position-{}-{}", conversation.id, entry.position)),
-            outbox: crate::conversations::outbox_for(inbox),
-            now,
-        };
-        match state.store.append_reply(reply).await {
-            Ok(outcome) => {
+        let client_id = format!("queue-position-{}-{}", conversation.id, entry.position);
+        match crate::conversations::send_system_message(state, &conversation, inbox, text, client_id).await {
+            Ok(_) => {
                 state.queue_announcer.positions_sent.lock().unwrap_or_else(|p| p.into_inner()).insert(conversation.id, (entry.position, now));
-                if outcome.created {
-                    publish(state, BusEvent::MessageCreated {
-                        tenant_id: tenant,
-                        conversation_id: conversation.id,
-                        assignee_id: None,
-                        payload: crate::views::message_json(&outcome.message),
-                    })
-                    .await;
-                    state.outbox_wake.notify_one();
-                }
             }
             Err(e) => tracing::debug!(error = %e, "queue position message not stored"),
         }

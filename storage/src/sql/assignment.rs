@@ -42,18 +42,7 @@ impl SqlStore {
         now: Millis,
     ) -> Result<Option<Conversation>> {
         let mut tx = self.pool.begin().await?;
-        let took_slot = sqlx::query(&self.sql(
-            "UPDATE users SET active_load = active_load + 1, last_assigned_at = ?, updated_at = ? \
-             WHERE id = ? AND tenant_id = ? AND status = 'available' AND active_load < capacity",
-        ))
-        .bind(now)
-        .bind(now)
-        .bind(agent.0)
-        .bind(tenant.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if took_slot == 0 {
+        if !self.take_slot(&mut tx, tenant, agent, now).await? {
             tx.rollback().await?;
             return Ok(None);
         }
@@ -201,17 +190,38 @@ impl SqlStore {
         Ok(resolved)
     }
 
-    /// Gives back the assignee's slot if the conversation (as read) holds one. The user row is
-    /// locked here, before the conversation row, keeping try_assign's lock order.
-    async fn release_slot(&self, conn: &mut sqlx::AnyConnection, current: &Conversation, now: Millis) -> Result<()> {
-        if let (true, Some(agent)) = (current.state.holds_agent_slot(), current.assignee_id) {
-            sqlx::query(&self.sql(
-                "UPDATE users SET active_load = active_load - 1, updated_at = ? WHERE id = ? AND active_load > 0",
-            ))
+    /// Takes one of the agent's slots if they are available with room: step 1 of every
+    /// assignment, offer and transfer (see `try_assign_impl` for why this is race-free). Locks
+    /// the user row, which every slot change takes before the conversation row.
+    pub(super) async fn take_slot(&self, conn: &mut sqlx::AnyConnection, tenant: TenantId, agent: UserId, now: Millis) -> Result<bool> {
+        let took = sqlx::query(&self.sql(
+            "UPDATE users SET active_load = active_load + 1, last_assigned_at = ?, updated_at = ? \
+             WHERE id = ? AND tenant_id = ? AND status = 'available' AND active_load < capacity",
+        ))
+        .bind(now)
+        .bind(now)
+        .bind(agent.0)
+        .bind(tenant.0)
+        .execute(conn)
+        .await?
+        .rows_affected();
+        Ok(took == 1)
+    }
+
+    /// Gives one of the agent's slots back (locking the user row first, as `take_slot` does).
+    pub(super) async fn give_back_slot(&self, conn: &mut sqlx::AnyConnection, agent: UserId, now: Millis) -> Result<()> {
+        sqlx::query(&self.sql("UPDATE users SET active_load = active_load - 1, updated_at = ? WHERE id = ? AND active_load > 0"))
             .bind(now)
             .bind(agent.0)
             .execute(conn)
             .await?;
+        Ok(())
+    }
+
+    /// Gives back the assignee's slot if the conversation (as read) holds one.
+    async fn release_slot(&self, conn: &mut sqlx::AnyConnection, current: &Conversation, now: Millis) -> Result<()> {
+        if let (true, Some(agent)) = (current.state.holds_agent_slot(), current.assignee_id) {
+            self.give_back_slot(conn, agent, now).await?;
         }
         Ok(())
     }

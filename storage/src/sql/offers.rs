@@ -30,18 +30,7 @@ impl SqlStore {
     ) -> Result<Option<Conversation>> {
         let mut tx = self.pool.begin().await?;
         // Offers count against capacity (see `ConversationState::holds_agent_slot`).
-        let took_slot = sqlx::query(&self.sql(
-            "UPDATE users SET active_load = active_load + 1, last_assigned_at = ?, updated_at = ? \
-             WHERE id = ? AND tenant_id = ? AND status = 'available' AND active_load < capacity",
-        ))
-        .bind(now)
-        .bind(now)
-        .bind(agent.0)
-        .bind(tenant.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if took_slot == 0 {
+        if !self.take_slot(&mut tx, tenant, agent, now).await? {
             tx.rollback().await?;
             return Ok(None);
         }
@@ -119,29 +108,7 @@ impl SqlStore {
         if current.state != ConversationState::Offered || current.assignee_id != Some(agent) {
             return Err(Error::invalid_state("the conversation is not offered to this agent (anymore)"));
         }
-        // User row first (the lock order of try_assign / try_offer).
-        sqlx::query(&self.sql("UPDATE users SET active_load = active_load - 1, updated_at = ? WHERE id = ? AND active_load > 0"))
-            .bind(now)
-            .bind(agent.0)
-            .execute(&mut *tx)
-            .await?;
-        let mut declined = current.declined_by.clone();
-        if !declined.contains(&agent) {
-            declined.push(agent);
-        }
-        let moved = sqlx::query(&self.sql(
-            "UPDATE conversations SET state = 'queued', assignee_id = NULL, offer_expires_at = NULL, declined_by = ?, \
-             updated_at = ? WHERE id = ? AND tenant_id = ? AND state = 'offered' AND assignee_id = ?",
-        ))
-        .bind(serde_json::to_string(&declined)?)
-        .bind(now)
-        .bind(conversation.0)
-        .bind(tenant.0)
-        .bind(agent.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
+        if !self.back_to_queue(&mut tx, &current, agent, "offered", now).await? {
             // Accepted or expired by someone else between our read and the update: undo.
             tx.rollback().await?;
             return Err(Error::invalid_state("the offer was settled concurrently"));
@@ -166,6 +133,41 @@ impl SqlStore {
         );
         let found = sqlx::query(&self.sql(&sql)).bind(now).bind(limit).fetch_all(&self.pool).await?;
         found.iter().map(rows::conversation).collect()
+    }
+
+    /// Puts a conversation the agent held (`from_state`: offered, or assigned and still
+    /// unanswered) back in the queue in its place — keeping `queued_at` — giving the agent's slot
+    /// back and adding them to `declined_by`. `false` (and the caller rolls back) if it changed
+    /// since `current` was read (for an assignment: also if the agent has answered meanwhile).
+    pub(super) async fn back_to_queue(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        current: &Conversation,
+        agent: UserId,
+        from_state: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        let unanswered = if from_state == "assigned" { " AND first_agent_reply_at IS NULL" } else { "" };
+        self.give_back_slot(tx, agent, now).await?;
+        let mut declined = current.declined_by.clone();
+        if !declined.contains(&agent) {
+            declined.push(agent);
+        }
+        let sql = format!(
+            "UPDATE conversations SET state = 'queued', assignee_id = NULL, assigned_at = NULL, offer_expires_at = NULL, \
+             declined_by = ?, updated_at = ? WHERE id = ? AND tenant_id = ? AND state = ? AND assignee_id = ?{unanswered}"
+        );
+        let moved = sqlx::query(&self.sql(&sql))
+        .bind(serde_json::to_string(&declined)?)
+        .bind(now)
+        .bind(current.id.0)
+        .bind(current.tenant_id.0)
+        .bind(from_state)
+        .bind(agent.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        Ok(moved == 1)
     }
 
     /// The conversations currently offered to an agent.

@@ -92,30 +92,7 @@ impl SqlStore {
         if current.state != ConversationState::Assigned || current.assignee_id != Some(agent) || current.first_agent_reply_at.is_some() {
             return Err(Error::invalid_state("the conversation is not an unanswered assignment of this agent"));
         }
-        // User row first, the lock order of every slot change.
-        sqlx::query(&self.sql("UPDATE users SET active_load = active_load - 1, updated_at = ? WHERE id = ? AND active_load > 0"))
-            .bind(now)
-            .bind(agent.0)
-            .execute(&mut *tx)
-            .await?;
-        let mut declined = current.declined_by.clone();
-        if !declined.contains(&agent) {
-            declined.push(agent);
-        }
-        let moved = sqlx::query(&self.sql(
-            "UPDATE conversations SET state = 'queued', assignee_id = NULL, assigned_at = NULL, declined_by = ?, \
-             updated_at = ? WHERE id = ? AND tenant_id = ? AND state = 'assigned' AND assignee_id = ? \
-             AND first_agent_reply_at IS NULL",
-        ))
-        .bind(serde_json::to_string(&declined)?)
-        .bind(now)
-        .bind(conversation.0)
-        .bind(tenant.0)
-        .bind(agent.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
+        if !self.back_to_queue(&mut tx, &current, agent, "assigned", now).await? {
             tx.rollback().await?;
             return Err(Error::invalid_state("the agent answered or the conversation moved meanwhile"));
         }

@@ -108,4 +108,33 @@ async fn check_concurrent_offers_and_settlements(store: &dyn Store) {
     }
 }
 
-conformance!(check_offer_accept_and_reject, check_expiry_and_slot_release, check_concurrent_offers_and_settlements);
+/// A conversation an agent already answered, requeued (they left) and offered to someone else,
+/// can still be rejected; and an answered assignment is never taken back as "unanswered".
+async fn check_answered_conversations_settle_too(store: &dyn Store) {
+    let a = tenant(store, "a").await;
+    let web = inbox(store, a.id, None).await;
+    let ann = agent(store, a.id, "ann@example.com", 2).await;
+    let bob = agent(store, a.id, "bob@example.com", 2).await;
+    let c = conversation(store, a.id, web.id, "c1", T0).await;
+    store.try_assign(a.id, c.id, ann.id, T0 + 1).await.unwrap().expect("assigned");
+    store.append_reply(agent_reply(a.id, c.id, ann.id, Some("r1"), false, T0 + 2)).await.unwrap();
+    assert_invalid_state(store.requeue_unanswered(a.id, c.id, ann.id, T0 + 3).await, "answered");
+    store.requeue(a.id, c.id, T0 + 4).await.unwrap();
+    store.try_offer(a.id, c.id, bob.id, T0 + 5, T0 + 1000).await.unwrap().expect("offered");
+    let back = store.decline_offer(a.id, c.id, bob.id, "rejected", T0 + 6).await.unwrap();
+    assert_eq!((back.state, back.declined_by), (ConversationState::Queued, vec![bob.id]));
+    assert_eq!(store.get_user(a.id, bob.id).await.unwrap().active_load, 0);
+    // Unanswered: taken back, in its place, slot freed.
+    let c2 = conversation(store, a.id, web.id, "c2", T0 + 10).await;
+    store.try_assign(a.id, c2.id, bob.id, T0 + 11).await.unwrap().expect("assigned");
+    let back = store.requeue_unanswered(a.id, c2.id, bob.id, T0 + 20).await.unwrap();
+    assert_eq!((back.state, back.queued_at, back.declined_by), (ConversationState::Queued, c2.queued_at, vec![bob.id]));
+    assert_eq!(store.get_user(a.id, bob.id).await.unwrap().active_load, 0);
+}
+
+conformance!(
+    check_offer_accept_and_reject,
+    check_expiry_and_slot_release,
+    check_concurrent_offers_and_settlements,
+    check_answered_conversations_settle_too
+);
