@@ -20,8 +20,9 @@
 //! rejects.
 //!
 //! `--engine decide` runs the same stream through the calls the server's dispatcher makes
-//! (`server/src/dispatch.rs`) on in-memory snapshots instead of database rows: `rank_agents` over
-//! the queue's eligible agents with room for an arrival, the first waiting conversation by
+//! (`server/src/dispatch.rs`) on in-memory snapshots instead of database rows: the ranking over
+//! the queue's eligible agents with room for an arrival (`best_agent`, the first of the server's
+//! `rank_agents` found in one pass, since only the first is used here), the first waiting conversation by
 //! `queue_order_key` for a freed slot, and a sweep every 5 simulated seconds.
 //!
 //! A *decision* is a `Decision::Offered` or `Decision::Assigned { how: AutoAccepted }`: the switch
@@ -606,7 +607,7 @@ fn simulate(args: &RoutingArgs) -> anyhow::Result<Value> {
 /// safety net) places what waits in queue order. Auto-accept only (the server assigns directly).
 /// Timed: each decision including its bookkeeping (load, holder, the waiting list).
 fn simulate_decide(args: &RoutingArgs) -> anyhow::Result<Value> {
-    use switchboard_core::routing::{queue_order_key, rank_agents, Agent, Load, RoutedConversation};
+    use switchboard_core::routing::{best_agent, queue_order_key, Agent, Load, RoutedConversation};
     if args.agents == 0 || args.queues == 0 || args.skills == 0 || args.tick_ms <= 0 {
         bail!("agents, queues, skills and tick-ms must be positive");
     }
@@ -670,7 +671,7 @@ fn simulate_decide(args: &RoutingArgs) -> anyhow::Result<Value> {
         if candidates.is_empty() {
             return None;
         }
-        rank_agents(policy.strategy, &candidates, c, policy, cursor, now).first().copied()
+        best_agent(policy.strategy, &candidates, c, policy, cursor, now)
     }
 
     while events < args.max_events {

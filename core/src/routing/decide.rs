@@ -15,17 +15,27 @@ use std::cmp::{Ordering, Reverse};
 /// How long the conversation has waited at `now` (never negative, even if a caller's clock
 /// steps back).
 pub fn waited(conversation: &RoutedConversation, now: Millis) -> Millis {
-    now.saturating_sub(conversation.waiting_since).max(0)
+    waited_since(conversation.waiting_since, now)
+}
+
+/// [`waited`] from the time the wait started.
+pub(crate) fn waited_since(waiting_since: Millis, now: Millis) -> Millis {
+    now.saturating_sub(waiting_since).max(0)
 }
 
 /// `priority + waited / priority_aging_ms`, the boost capped at `max_priority_boost` and the
 /// result capped at [`MAX_PRIORITY`] (but never below the arrival priority).
 pub fn effective_priority(conversation: &RoutedConversation, policy: &QueuePolicy, now: Millis) -> i64 {
-    let base = i64::from(conversation.priority);
+    effective_priority_of(conversation.priority, waited(conversation, now), policy)
+}
+
+/// [`effective_priority`] from the arrival priority and how long the conversation has waited.
+pub(crate) fn effective_priority_of(priority: u8, waited: Millis, policy: &QueuePolicy) -> i64 {
+    let base = i64::from(priority);
     if policy.priority_aging_ms <= 0 {
         return base;
     }
-    let boost = (waited(conversation, now) / policy.priority_aging_ms).min(policy.max_priority_boost.max(0));
+    let boost = (waited / policy.priority_aging_ms).min(policy.max_priority_boost.max(0));
     (base + boost).min(i64::from(MAX_PRIORITY).max(base))
 }
 
@@ -61,7 +71,11 @@ pub enum SkillStage {
 }
 
 pub fn skill_stage(conversation: &RoutedConversation, policy: &QueuePolicy, now: Millis) -> SkillStage {
-    let w = waited(conversation, now);
+    skill_stage_after(waited(conversation, now), policy)
+}
+
+/// [`skill_stage`] from how long the conversation has waited.
+pub(crate) fn skill_stage_after(w: Millis, policy: &QueuePolicy) -> SkillStage {
     if policy.skills_ignored_after_ms.is_some_and(|after| w >= after) {
         SkillStage::Ignored
     } else if policy.skill_fallback_after_ms.is_some_and(|after| w >= after) {
@@ -112,11 +126,16 @@ pub fn has_room(agent: &Agent, kind: ChannelKind) -> bool {
 /// `a.load / a.capacity` compared with `b`'s, by cross-multiplying (no floats). An agent with
 /// zero capacity counts as full.
 fn compare_load_ratio(a: &Agent, b: &Agent) -> Ordering {
-    let ratio_parts = |agent: &Agent| {
-        if agent.capacity.total == 0 {
+    compare_ratio((a.load.total, a.capacity.total), (b.load.total, b.capacity.total))
+}
+
+/// [`compare_load_ratio`] on `(load, capacity)` totals.
+pub(crate) fn compare_ratio(a: (u32, u32), b: (u32, u32)) -> Ordering {
+    let ratio_parts = |(load, cap): (u32, u32)| {
+        if cap == 0 {
             (1u64, 0u64, true)
         } else {
-            (u64::from(agent.load.total), u64::from(agent.capacity.total), false)
+            (u64::from(load), u64::from(cap), false)
         }
     };
     let (a_load, a_cap, a_full) = ratio_parts(a);
@@ -173,6 +192,44 @@ pub fn rank_agents(
     let mut ranked = ranked;
     ranked.sort_by_key(|id| (Some(*id) != sticky, conversation.declined_by.contains(id)));
     ranked
+}
+
+/// The agent [`rank_agents`] would put first, found in one pass (a minimum by the same
+/// ordering) instead of sorting every candidate: the conversation's sticky agent while its window
+/// is open, then agents who have not declined it, then the strategy's order — least-loaded by
+/// `load ÷ capacity` compared exactly by cross-multiplication (zero capacity counts as full),
+/// ties to the longest idle, then the lower id; longest-idle by `idle_since`, then id; round
+/// robin by id starting after the cursor. Manual queues (and no candidates) give `None`.
+///
+/// Use it wherever only the first agent is needed; the server, which tries agents in turn until
+/// one can still be claimed, keeps using [`rank_agents`].
+pub fn best_agent(
+    strategy: Strategy,
+    candidates: &[&Agent],
+    conversation: &RoutedConversation,
+    policy: &QueuePolicy,
+    round_robin_cursor: Option<UserId>,
+    now: Millis,
+) -> Option<UserId> {
+    let sticky = sticky_reservation(conversation, policy, now);
+    // The stable re-sort at the end of `rank_agents`: sticky first, decliners last.
+    let group = |a: &Agent| (Some(a.id) != sticky, conversation.declined_by.contains(&a.id));
+    let best = match strategy {
+        Strategy::Manual => return None,
+        Strategy::LeastLoaded => candidates.iter().min_by(|a, b| {
+            group(a)
+                .cmp(&group(b))
+                .then_with(|| compare_load_ratio(a, b))
+                .then(a.idle_since.cmp(&b.idle_since))
+                .then(a.id.cmp(&b.id))
+        }),
+        Strategy::LongestIdle => candidates.iter().min_by_key(|a| (group(a), a.idle_since, a.id)),
+        // `round_robin_order`: ids after the cursor ascending, then the rest ascending.
+        Strategy::RoundRobin => {
+            candidates.iter().min_by_key(|a| (group(a), round_robin_cursor.is_some_and(|last| a.id <= last), a.id))
+        }
+    };
+    best.map(|a| a.id)
 }
 
 #[cfg(test)]

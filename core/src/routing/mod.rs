@@ -6,7 +6,8 @@
 //!   capacity).
 //! - [`model`]: the routing view of agents and conversations.
 //! - [`decide`]: the rules as pure functions (effective priority, queue order, eligibility,
-//!   ranking per strategy). The server may call them on database snapshots.
+//!   ranking per strategy, [`best_agent`] when only the first is needed). The server may call
+//!   them on database snapshots.
 //! - [`switch`]: the [`Switch`], an in-memory state machine applying those rules to a stream of
 //!   events and returning the [`Decision`]s each event caused.
 
@@ -16,9 +17,11 @@ pub mod policy;
 pub mod switch;
 
 #[cfg(test)]
+mod oracle;
+#[cfg(test)]
 mod tests;
 
-pub use decide::{effective_priority, has_room, is_eligible, queue_order_key, rank_agents, QueueOrderKey};
+pub use decide::{best_agent, effective_priority, has_room, is_eligible, queue_order_key, rank_agents, QueueOrderKey};
 pub use model::{Agent, Holder, Load, RoutedConversation};
 pub use policy::{Capacity, PolicyError, QueueId, QueuePolicy, SkillId, SkillRequirement, Strategy};
 pub use switch::{

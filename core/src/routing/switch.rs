@@ -25,16 +25,26 @@
 //!    their queues.
 //! 4. **No stranding.** No conversation waits in a non-manual queue while an agent is eligible
 //!    for it ([`is_eligible`]) and has room. Why: every successful event ends with
-//!    `dispatch(now)`, which visits every waiting conversation once. During that pass nothing
-//!    that eligibility reads changes (status, wrap-up, skills, queues, stickiness of *other*
-//!    conversations, `now`), and room only shrinks as offers are made. So a conversation
-//!    passed over because no eligible agent had room still has none when the pass ends.
-//! 5. **Queue order.** The pass visits conversations in [`QueueOrderKey`] order (head-of-queue
-//!    requeues, then effective priority, then `waiting_since`, then id); restricted to one
-//!    queue this is that queue's order. A conversation is only passed over when no eligible
-//!    agent had room at its turn, and room only shrinks afterwards, so whenever a conversation
-//!    is handed to an agent no better-placed waiting conversation of the same queue could have
-//!    had that slot.
+//!    `dispatch(now)`, which is the pass "visit every waiting conversation once, in queue order,
+//!    and give it to the best eligible agent with room". During that pass nothing that
+//!    eligibility reads changes (status, wrap-up, skills, queues, stickiness of *other*
+//!    conversations, `now`), and room only shrinks as offers are made. So a conversation passed
+//!    over because no eligible agent had room still has none when the pass ends. The pass is
+//!    carried out incrementally — it only looks at the conversations and agents that changed
+//!    since the previous dispatch, or whose eligibility a passing deadline widened — and
+//!    `dispatch` documents why that is the same pass; the test oracle (`oracle.rs`, the full
+//!    pass over everything) checks it on random event sequences.
+//! 5. **Queue order.** The pass hands out conversations in [`QueueOrderKey`] order
+//!    (head-of-queue requeues, then effective priority, then `waiting_since`, then id);
+//!    restricted to one queue this is that queue's order, so FIFO holds within a priority. A
+//!    conversation is only passed over when no eligible agent had room at its turn, and room
+//!    only shrinks afterwards, so whenever a conversation is handed to an agent no better-placed
+//!    waiting conversation of the same queue could have had that slot.
+//!
+//! The bookkeeping behind the incremental pass (waiting conversations per queue in priority
+//! buckets, open members per queue, deadlines) lives in a private index derived from the state
+//! above; it is refiled after every change and narrows down whom the rules are asked about,
+//! never what they answer.
 //!
 //! Rejected and expired offers keep the conversation's `waiting_since`, so it keeps its place;
 //! the agent who said no ranks last for it but stays eligible (a lone agent cannot strand it).
@@ -44,7 +54,10 @@
 //! (the expired offer still reserves its slot and can no longer be accepted; an ended wrap-up is
 //! already ignored by eligibility).
 
-use super::decide::{has_room, is_eligible, queue_order_key, rank_agents, waited, QueueOrderKey};
+use super::decide::{
+    best_agent, compare_ratio, effective_priority_of, has_room, is_eligible, queue_order_key, skill_stage,
+    skill_stage_after, sticky_reservation, waited, waited_since, QueueOrderKey, SkillStage,
+};
 use super::model::{Agent, Holder, Load, RoutedConversation};
 use super::policy::{
     Capacity, PolicyError, QueueId, QueuePolicy, SkillId, SkillRequirement, Strategy, MAX_PRIORITY, MAX_PROFICIENCY,
@@ -54,7 +67,9 @@ use crate::domain::{AgentStatus, ChannelKind};
 use crate::ids::{ConversationId, UserId};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 /// Something the switch decided that the caller must carry out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,13 +269,198 @@ struct QueueState {
 }
 
 /// The routing state machine. See the module documentation for its invariants.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Switch {
     queues: BTreeMap<QueueId, QueueState>,
     agents: BTreeMap<UserId, Agent>,
     conversations: BTreeMap<ConversationId, RoutedConversation>,
     /// Agent → the conversations offered or assigned to them (bookkeeping for `Holder`).
     held: BTreeMap<UserId, BTreeSet<ConversationId>>,
+    /// Derived from the four fields above; see [`Index`].
+    index: Index,
+}
+
+/// Two switches are equal when their routing state is: the derived [`Index`] is left out (it is
+/// a function of that state, plus scratch that is empty between events).
+impl PartialEq for Switch {
+    fn eq(&self, other: &Self) -> bool {
+        self.queues == other.queues
+            && self.agents == other.agents
+            && self.conversations == other.conversations
+            && self.held == other.held
+    }
+}
+
+impl Eq for Switch {}
+
+/// Priority buckets per queue: `(at_head, priority)` for the five arrival priorities.
+const BUCKETS: usize = 2 * (MAX_PRIORITY - MIN_PRIORITY + 1) as usize;
+
+/// The bucket of a waiting conversation: head-of-queue requeues first, then arrival priority
+/// from 5 down to 1. Queue order sorts by exactly these two before the waiting time.
+fn bucket_of(c: &RoutedConversation) -> usize {
+    let head = if c.at_head { 0 } else { BUCKETS / 2 };
+    head + usize::from(MAX_PRIORITY.saturating_sub(c.priority)).min(BUCKETS / 2 - 1)
+}
+
+/// A waiting conversation's entry in a bucket: within one bucket, `(waiting_since, id)` order is
+/// queue order at every `now` (see [`Index::waiting`]).
+type Slot = (Millis, ConversationId);
+
+/// A point in time at which eligibility may grow without any event touching the conversation or
+/// agent concerned: `(when, 0, conversation id)` for a waiting conversation's skill stage or
+/// sticky window, `(when, 1, agent id)` for the end of an agent's wrap-up.
+type Timer = (Millis, u8, i64);
+const CONVERSATION_TIMER: u8 = 0;
+const AGENT_TIMER: u8 = 1;
+
+/// Skills as interned ids with a proficiency (agents: what they have; conversations: what they
+/// require), so the index can rule agents out without comparing skill names.
+type Skills = Vec<(u32, u8)>;
+
+fn intern(ids: &mut HashMap<SkillId, u32>, skill: &SkillId) -> u32 {
+    let next = ids.len() as u32;
+    *ids.entry(skill.clone()).or_insert(next)
+}
+
+/// Exactly [`super::decide::meets_skills`], on interned ids: `have` meets every requirement at
+/// `stage`. Used to skip agents and conversations cheaply; whoever passes is still checked with
+/// [`is_eligible`].
+fn skills_fit(have: &[(u32, u8)], needs: &[(u32, u8)], stage: SkillStage) -> bool {
+    let floor = match stage {
+        SkillStage::Ignored => return true,
+        SkillStage::AnyProficiency => Some(MIN_PROFICIENCY),
+        SkillStage::Strict => None,
+    };
+    needs.iter().all(|(skill, min)| {
+        let needed = floor.unwrap_or(*min);
+        have.iter().any(|(s, p)| s == skill && *p >= needed)
+    })
+}
+
+/// What a bucket keeps of a waiting conversation: enough to compute its queue order key and to
+/// rule agents out (channel for room, skills) without looking the conversation up.
+#[derive(Debug, Clone)]
+struct Entry {
+    at_head: bool,
+    priority: u8,
+    channel: ChannelKind,
+    needs: Skills,
+}
+
+impl Entry {
+    fn key(&self, slot: Slot, policy: &QueuePolicy, now: Millis) -> QueueOrderKey {
+        QueueOrderKey {
+            not_at_head: !self.at_head,
+            priority: Reverse(effective_priority_of(self.priority, waited_since(slot.0, now), policy)),
+            waiting_since: slot.0,
+            id: slot.1,
+        }
+    }
+}
+
+/// Where a waiting conversation is filed in the [`Index`], so it can be unfiled after its fields
+/// change.
+#[derive(Debug, Clone)]
+struct Filed {
+    queue: QueueId,
+    slot: Slot,
+    bucket: usize,
+    timers: Vec<Millis>,
+}
+
+/// Where an agent is filed.
+#[derive(Debug, Clone, Default)]
+struct AgentFiled {
+    /// The queues where they are an open member, with their rank there.
+    open_in: Vec<(QueueId, Rank)>,
+    wrap_up_timer: Option<Millis>,
+}
+
+/// An open member's place in their queue's strategy order, as [`super::decide::rank_agents`]
+/// sorts: least-loaded by `load ÷ capacity` (exact cross-multiplication, zero capacity last),
+/// then `idle_since`, then id; longest-idle by `idle_since`, then id; round robin (and manual)
+/// by id, the cursor applied when walking. Fields a strategy does not use are zero.
+#[derive(Debug, Clone, Copy)]
+struct Rank {
+    load: u32,
+    capacity: u32,
+    idle_since: Millis,
+    id: UserId,
+}
+
+impl Rank {
+    fn of(agent: &Agent, strategy: Strategy) -> Rank {
+        let (ratio, idle) = match strategy {
+            Strategy::LeastLoaded => (true, true),
+            Strategy::LongestIdle => (false, true),
+            Strategy::RoundRobin | Strategy::Manual => (false, false),
+        };
+        Rank {
+            load: if ratio { agent.load.total } else { 0 },
+            capacity: if ratio { agent.capacity.total } else { 1 },
+            idle_since: if idle { agent.idle_since } else { 0 },
+            id: agent.id,
+        }
+    }
+
+    /// The smallest rank of a round-robin queue with an id above `id`.
+    fn after(id: UserId) -> Rank {
+        Rank { load: 0, capacity: 1, idle_since: 0, id: UserId(id.0.saturating_add(1)) }
+    }
+}
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_ratio((self.load, self.capacity), (other.load, other.capacity))
+            .then(self.idle_since.cmp(&other.idle_since))
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Rank {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Rank {}
+
+/// Indexes derived from the switch's state that make dispatch incremental. They are rebuilt for
+/// one conversation ([`Switch::refile_conversation`]) or agent ([`Switch::refile_agent`]) after
+/// every change to it, and they never decide anything on their own: they only narrow down which
+/// conversations and agents the rules in `decide` are asked about.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Queue → waiting conversations, in [`BUCKETS`] buckets by `(at_head, priority)`, each
+    /// ordered by `(waiting_since, id)`. Within a bucket aging is monotone in waiting time (an
+    /// older conversation's effective priority is at least a younger one's), so bucket order is
+    /// queue order at any `now`; the queue's order is the merge of its buckets' heads, whose
+    /// keys are computed at `now`.
+    waiting: BTreeMap<QueueId, Vec<BTreeMap<Slot, Entry>>>,
+    filed: HashMap<ConversationId, Filed>,
+    /// Queue → members who are `available` with total room (wrap-up, per-kind room and
+    /// eligibility are checked per conversation), with their interned skills. Only they can be
+    /// handed work.
+    /// Ordered by the queue's strategy ([`Rank`]), so the best agent for a conversation is the
+    /// first one in order who is eligible with room.
+    open_members: BTreeMap<QueueId, BTreeMap<Rank, Skills>>,
+    skill_ids: HashMap<SkillId, u32>,
+    agents_filed: HashMap<UserId, AgentFiled>,
+    /// Every [`Timer`] of the filed conversations and agents.
+    timers: BTreeSet<Timer>,
+    /// Changed since the last dispatch: conversations that became (or stay, changed) waiting,
+    /// and agents who may have gained room or eligibility. Empty between events.
+    dirty_conversations: BTreeSet<ConversationId>,
+    dirty_agents: BTreeSet<UserId>,
+    /// The `now` of the last dispatch: the state was stable (nothing strandable) at that time.
+    last_dispatch: Option<Millis>,
 }
 
 /// What every event returns: the decisions it caused, or why it was refused (nothing changed).
@@ -402,6 +602,7 @@ impl Switch {
                 self.queues.insert(queue, QueueState { policy, round_robin_cursor: None });
             }
         }
+        self.refile_queue(queue);
         Ok(self.dispatch(now, Vec::new()))
     }
 
@@ -444,6 +645,7 @@ impl Switch {
     fn apply_capacity(&mut self, agent_id: UserId, capacity: Capacity, out: &mut Vec<Decision>) {
         let Some(agent) = self.agents.get_mut(&agent_id) else { return };
         agent.capacity = capacity;
+        self.refile_agent(agent_id);
         loop {
             let Some(agent) = self.agents.get(&agent_id) else { return };
             if agent.load.within(&agent.capacity) {
@@ -480,11 +682,13 @@ impl Switch {
                         a.status = status;
                         a.idle_since = now;
                     }
+                    self.refile_agent(agent);
                 }
                 AgentStatus::Away => {
                     if let Some(a) = self.agents.get_mut(&agent) {
                         a.status = status;
                     }
+                    self.refile_agent(agent);
                     self.withdraw_offers(agent, RequeueReason::AgentAway, &mut out);
                 }
                 AgentStatus::Offline => self.take_offline(agent, RequeueReason::AgentWentOffline, now, &mut out),
@@ -511,6 +715,7 @@ impl Switch {
         if a.wrap_up_until.take().is_some() {
             out.push(Decision::WrapUpEnded { agent });
         }
+        self.refile_agent(agent);
         Ok(self.dispatch(now, out))
     }
 
@@ -519,6 +724,7 @@ impl Switch {
             a.status = AgentStatus::Offline;
             a.wrap_up_until = None;
         }
+        self.refile_agent(agent);
         self.withdraw_offers(agent, reason, out);
         let assigned: Vec<ConversationId> = self.held_by(agent).collect();
         for id in assigned {
@@ -531,6 +737,7 @@ impl Switch {
                 c.declined_by.clear();
                 c.sticky_agent = None;
             }
+            self.refile_conversation(id);
             self.push_requeued(id, agent, reason, true, out);
         }
         self.drop_stale_stickiness(agent);
@@ -554,10 +761,15 @@ impl Switch {
     fn drop_stale_stickiness(&mut self, agent: UserId) {
         let Some(a) = self.agents.get(&agent) else { return };
         let (offline, queues) = (a.status == AgentStatus::Offline, a.queues.clone());
+        let mut dropped = Vec::new();
         for c in self.conversations.values_mut() {
             if c.sticky_agent == Some(agent) && (offline || !queues.contains(&c.queue)) {
                 c.sticky_agent = None;
+                dropped.push(c.id);
             }
+        }
+        for id in dropped {
+            self.refile_conversation(id);
         }
     }
 
@@ -599,9 +811,16 @@ impl Switch {
             RoutedConversation {
                 required_skills: arrival.required_skills,
                 sticky_agent,
-                ..RoutedConversation::waiting(arrival.conversation, arrival.queue, arrival.channel, arrival.priority, now)
+                ..RoutedConversation::waiting(
+                    arrival.conversation,
+                    arrival.queue,
+                    arrival.channel,
+                    arrival.priority,
+                    now,
+                )
             },
         );
+        self.refile_conversation(arrival.conversation);
         Ok(self.dispatch(now, Vec::new()))
     }
 
@@ -645,6 +864,7 @@ impl Switch {
                 c.sticky_agent = None;
             }
         }
+        self.refile_conversation(conversation);
         self.push_requeued(conversation, agent, reason, false, out);
     }
 
@@ -735,6 +955,7 @@ impl Switch {
             c.declined_by.clear();
             c.declined_by.extend(from_agent);
         }
+        self.refile_conversation(conversation);
         let out = vec![Decision::Transferred { conversation, from_agent, to: TransferTarget::Queue(queue), note }];
         Ok(self.dispatch(now, out))
     }
@@ -749,6 +970,7 @@ impl Switch {
         let wrap_up_ms = self.policy(c.queue).map_or(0, |p| p.wrap_up_ms);
         self.release(conversation);
         self.conversations.remove(&conversation);
+        self.refile_conversation(conversation);
         let mut out = Vec::new();
         if wrap_up_ms > 0 {
             if let Some(a) = self.agents.get_mut(&agent) {
@@ -756,6 +978,7 @@ impl Switch {
                 a.wrap_up_until = Some(until);
                 out.push(Decision::WrapUpStarted { agent, until });
             }
+            self.refile_agent(agent);
         }
         Ok(self.dispatch(now, out))
     }
@@ -768,6 +991,7 @@ impl Switch {
         }
         self.release(conversation);
         self.conversations.remove(&conversation);
+        self.refile_conversation(conversation);
         Ok(self.dispatch(now, Vec::new()))
     }
 
@@ -786,11 +1010,16 @@ impl Switch {
         for (conversation, agent) in expired {
             self.decline(conversation, agent, RequeueReason::OfferTimedOut, &mut out);
         }
+        let mut ended = Vec::new();
         for agent in self.agents.values_mut() {
             if agent.wrap_up_until.is_some_and(|until| until <= now) {
                 agent.wrap_up_until = None;
                 out.push(Decision::WrapUpEnded { agent: agent.id });
+                ended.push(agent.id);
             }
+        }
+        for agent in ended {
+            self.refile_agent(agent);
         }
         // Serve what can be served where it is before moving anything elsewhere.
         let mut out = self.dispatch(now, out);
@@ -826,6 +1055,7 @@ impl Switch {
                     c.sticky_agent = None;
                 }
             }
+            self.refile_conversation(conversation);
             out.push(Decision::Overflowed { conversation, from, to });
         }
     }
@@ -834,69 +1064,249 @@ impl Switch {
 
     /// Offers (or, in auto-accept queues, assigns) every waiting conversation of every
     /// non-manual queue that some eligible agent has room for, in queue order, each to the
-    /// agent its queue's strategy ranks first. Appends to `out` and returns it. See the module
-    /// documentation for why one pass leaves nothing strandable behind.
+    /// agent its queue's strategy ranks first. Appends to `out` and returns it.
+    ///
+    /// This makes exactly the decisions of the straightforward pass (kept as the test oracle in
+    /// `oracle.rs`): sort every waiting conversation by [`QueueOrderKey`] at `now` and give each
+    /// in turn to the best eligible agent with room, if any. Why the incremental version is the
+    /// same pass:
+    ///
+    /// - During a pass nothing eligibility reads changes and room only shrinks, so the set of
+    ///   *dispatchable* conversations (waiting, non-manual, some eligible agent with room) only
+    ///   shrinks. A conversation the pass skips stays skipped, so the pass is "repeatedly take the
+    ///   first dispatchable conversation in queue order and give it to its best agent".
+    /// - After the previous dispatch nothing was dispatchable (invariant 4). Whether agent A is
+    ///   eligible with room for conversation C depends only on A, C, C's queue policy and `now`.
+    ///   So C can be dispatchable now only if C changed (it is in `dirty_conversations`), or an
+    ///   agent eligible for it gained room or eligibility (`dirty_agents`), or time crossed a
+    ///   point where eligibility grows: a skill stage relaxing, a sticky window closing, a
+    ///   wrap-up ending (the [`Timer`]s due since the last dispatch mark those dirty). Time moving
+    ///   backwards only shrinks eligibility.
+    /// - The first dispatchable conversation is therefore the smallest of: the dirty
+    ///   conversations (checked when they come up) and, per dirty agent, the first conversation
+    ///   in their queues' order that they are eligible for with room (a [`Walker`]). The loop
+    ///   takes the smallest candidate, asks [`Switch::choose_agent`] for the agent [`best_agent`]
+    ///   would pick among all eligible agents with room (the first such open member in the
+    ///   queue's strategy order, cross-checked against `best_agent` in debug builds), and moves
+    ///   on. A candidate that turns out not to be dispatchable any more is dropped for good, for
+    ///   the reason above.
+    ///
+    /// Cost per event: for each dirty conversation a walk through its queue's open members in
+    /// strategy order up to the first who can take it, plus each dirty agent's walk through
+    /// their queues up to the first conversation they can take (skills compared as interned ids
+    /// first) — instead of every waiting conversation times every agent.
     fn dispatch(&mut self, now: Millis, mut out: Vec<Decision>) -> Vec<Decision> {
-        // Agents who could take anything at all: available, not in wrap-up, total room left.
-        // Only they are worth checking per conversation, and when none is left the pass ends.
-        let mut open: BTreeSet<UserId> = self
-            .agents
-            .values()
-            .filter(|a| a.status == AgentStatus::Available && !a.in_wrap_up(now) && a.load.total < a.capacity.total)
-            .map(|a| a.id)
-            .collect();
-        if open.is_empty() {
-            return out;
-        }
-        let mut order: Vec<(QueueOrderKey, ConversationId)> = self
-            .conversations
-            .values()
-            .filter(|c| c.holder == Holder::Waiting)
-            .filter_map(|c| {
-                let policy = self.policy(c.queue)?;
-                (policy.strategy != Strategy::Manual).then(|| (queue_order_key(c, policy, now), c.id))
-            })
-            .collect();
-        order.sort();
-        for (_, id) in order {
-            let Some(choice) = self.choose_agent(id, &open, now) else { continue };
-            let Some(c) = self.conversations.get(&id) else { continue };
-            let queue = c.queue;
-            let Some(state) = self.queues.get_mut(&queue) else { continue };
-            state.round_robin_cursor = Some(choice);
-            if state.policy.auto_accept {
-                self.give(id, choice, Holder::Assigned { agent: choice }, now);
-                out.push(Decision::Assigned { conversation: id, agent: choice, queue, how: AssignedHow::AutoAccepted });
-            } else {
-                let expires_at = now.saturating_add(state.policy.offer_timeout_ms);
-                self.give(id, choice, Holder::Offered { agent: choice, expires_at }, now);
-                out.push(Decision::Offered { conversation: id, agent: choice, queue, expires_at });
-            }
-            if self.agents.get(&choice).is_none_or(|a| a.load.total >= a.capacity.total) {
-                open.remove(&choice);
-                if open.is_empty() {
-                    break;
+        if let Some(previous) = self.index.last_dispatch {
+            if now > previous {
+                let due: Vec<Timer> = self
+                    .index
+                    .timers
+                    .range((Bound::Excluded((previous, u8::MAX, i64::MAX)), Bound::Included((now, u8::MAX, i64::MAX))))
+                    .copied()
+                    .collect();
+                for (_, kind, id) in due {
+                    if kind == CONVERSATION_TIMER {
+                        self.index.dirty_conversations.insert(ConversationId(id));
+                    } else {
+                        self.index.dirty_agents.insert(UserId(id));
+                    }
                 }
             }
         }
+        self.index.last_dispatch = Some(now);
+        let dirty_conversations = std::mem::take(&mut self.index.dirty_conversations);
+        let dirty_agents = std::mem::take(&mut self.index.dirty_agents);
+        let mut pending: BTreeSet<QueueOrderKey> = dirty_conversations
+            .into_iter()
+            .filter_map(|id| {
+                let c = self.conversations.get(&id)?;
+                let policy = self.policy(c.queue)?;
+                (c.holder == Holder::Waiting && policy.strategy != Strategy::Manual)
+                    .then(|| queue_order_key(c, policy, now))
+            })
+            .collect();
+        let mut walkers: Vec<Walker> =
+            dirty_agents.into_iter().filter_map(|agent| Walker::start(self, agent, now)).collect();
+        loop {
+            let first_pending = pending.first().copied();
+            let first_walked = walkers.iter().filter_map(|w| w.current).min();
+            let key = match (first_pending, first_walked) {
+                (Some(p), Some(w)) => p.min(w),
+                (Some(k), None) | (None, Some(k)) => k,
+                (None, None) => break,
+            };
+            pending.remove(&key);
+            let id = key.id;
+            if let Some(choice) = self.choose_agent(id, now) {
+                self.hand_out(id, choice, now, &mut out);
+            }
+            for walker in walkers.iter_mut().filter(|w| w.current == Some(key)) {
+                walker.advance(self, now);
+            }
+            walkers.retain(|w| w.current.is_some());
+        }
+        // Handing out only takes room away; nothing it marked needs another look.
+        self.index.dirty_conversations.clear();
+        self.index.dirty_agents.clear();
         out
     }
 
-    /// The best agent among `open` for a waiting conversation right now, if any is eligible
-    /// with room.
-    fn choose_agent(&self, conversation: ConversationId, open: &BTreeSet<UserId>, now: Millis) -> Option<UserId> {
+    /// Gives a waiting conversation to the agent dispatch chose: an assignment in auto-accept
+    /// queues, an offer otherwise; the queue's round-robin cursor moves to the agent.
+    fn hand_out(&mut self, id: ConversationId, choice: UserId, now: Millis, out: &mut Vec<Decision>) {
+        let Some(c) = self.conversations.get(&id) else { return };
+        let queue = c.queue;
+        let Some(state) = self.queues.get_mut(&queue) else { return };
+        state.round_robin_cursor = Some(choice);
+        if state.policy.auto_accept {
+            self.give(id, choice, Holder::Assigned { agent: choice }, now);
+            out.push(Decision::Assigned { conversation: id, agent: choice, queue, how: AssignedHow::AutoAccepted });
+        } else {
+            let expires_at = now.saturating_add(state.policy.offer_timeout_ms);
+            self.give(id, choice, Holder::Offered { agent: choice, expires_at }, now);
+            out.push(Decision::Offered { conversation: id, agent: choice, queue, expires_at });
+        }
+    }
+
+    /// The best agent for a waiting conversation of a non-manual queue right now, if any is
+    /// eligible with room. Only the queue's open members (available, total room) can be; the
+    /// rest of the rules are [`is_eligible`] and [`has_room`] as they stand.
+    fn choose_agent(&self, conversation: ConversationId, now: Millis) -> Option<UserId> {
         let c = self.conversations.get(&conversation)?;
-        let state = self.queues.get(&c.queue)?;
-        let candidates: Vec<&Agent> = open
-            .iter()
-            .filter_map(|id| self.agents.get(id))
-            .filter(|a| is_eligible(a, c, &state.policy, now) && has_room(a, c.channel))
-            .collect();
-        if candidates.is_empty() {
+        if c.holder != Holder::Waiting {
             return None;
         }
-        let ranked = rank_agents(state.policy.strategy, &candidates, c, &state.policy, state.round_robin_cursor, now);
-        ranked.first().copied()
+        let state = self.queues.get(&c.queue)?;
+        if state.policy.strategy == Strategy::Manual {
+            return None;
+        }
+        let filed = self.index.filed.get(&conversation)?;
+        let entry = self.index.waiting.get(&filed.queue)?[filed.bucket].get(&filed.slot)?;
+        let stage = skill_stage(c, &state.policy, now);
+        let members = self.index.open_members.get(&c.queue)?;
+        let fits = |id: UserId, have: &Skills| {
+            skills_fit(have, &entry.needs, stage)
+                && self.agents.get(&id).is_some_and(|a| is_eligible(a, c, &state.policy, now) && has_room(a, c.channel))
+        };
+        // `best_agent`'s order, walked instead of computed over every candidate: the sticky
+        // agent if they can take it, then the first in strategy order who has not declined it,
+        // else the first who has.
+        // While a sticky window is open nobody else is eligible (`is_eligible`).
+        let choice = if let Some(sticky) = sticky_reservation(c, &state.policy, now) {
+            self.index.agents_filed.get(&sticky).and_then(|filed| {
+                let (_, rank) = filed.open_in.iter().find(|(q, _)| *q == c.queue)?;
+                members.get(rank).is_some_and(|have| fits(sticky, have)).then_some(sticky)
+            })
+        } else {
+            let cursor = state.round_robin_cursor.filter(|_| state.policy.strategy == Strategy::RoundRobin);
+            let in_order: Box<dyn Iterator<Item = (&Rank, &Skills)>> = match cursor {
+                Some(last) => Box::new(members.range(Rank::after(last)..).chain(members.range(..Rank::after(last)))),
+                None => Box::new(members.iter()),
+            };
+            let (mut first, mut first_decliner) = (None, None);
+            for (rank, have) in in_order {
+                if !fits(rank.id, have) {
+                    continue;
+                }
+                if !c.declined_by.contains(&rank.id) {
+                    first = Some(rank.id);
+                    break;
+                }
+                first_decliner = first_decliner.or(Some(rank.id));
+            }
+            first.or(first_decliner)
+        };
+        debug_assert_eq!(choice, {
+            let candidates: Vec<&Agent> = members
+                .iter()
+                .filter(|(rank, have)| fits(rank.id, have))
+                .filter_map(|(rank, _)| self.agents.get(&rank.id))
+                .collect();
+            best_agent(state.policy.strategy, &candidates, c, &state.policy, state.round_robin_cursor, now)
+        });
+        choice
+    }
+
+    // ---- the index ------------------------------------------------------------------------
+
+    /// Refiles a conversation after anything about it changed (holder, queue, `at_head`,
+    /// `waiting_since`, stickiness, skills, its queue's policy) or after it left routing. A
+    /// waiting conversation is marked for the next dispatch.
+    fn refile_conversation(&mut self, id: ConversationId) {
+        if let Some(old) = self.index.filed.remove(&id) {
+            if let Some(buckets) = self.index.waiting.get_mut(&old.queue) {
+                buckets[old.bucket].remove(&old.slot);
+            }
+            for at in old.timers {
+                self.index.timers.remove(&(at, CONVERSATION_TIMER, id.0));
+            }
+        }
+        let Some(c) = self.conversations.get(&id) else { return };
+        if c.holder != Holder::Waiting {
+            return;
+        }
+        let mut timers = Vec::new();
+        if let Some(policy) = self.queues.get(&c.queue).map(|q| &q.policy) {
+            let after = |ms: Millis| c.waiting_since.saturating_add(ms);
+            if c.sticky_agent.is_some() && policy.sticky_ms > 0 {
+                timers.push(after(policy.sticky_ms));
+            }
+            if !c.required_skills.is_empty() {
+                timers.extend(policy.skill_fallback_after_ms.map(after));
+                timers.extend(policy.skills_ignored_after_ms.map(after));
+            }
+        }
+        let needs = c.required_skills.iter().map(|r| (intern(&mut self.index.skill_ids, &r.skill), r.min_proficiency));
+        let entry = Entry { at_head: c.at_head, priority: c.priority, channel: c.channel, needs: needs.collect() };
+        let filed = Filed { queue: c.queue, slot: (c.waiting_since, id), bucket: bucket_of(c), timers };
+        for at in &filed.timers {
+            self.index.timers.insert((*at, CONVERSATION_TIMER, id.0));
+        }
+        self.index.waiting.entry(filed.queue).or_insert_with(|| vec![BTreeMap::new(); BUCKETS])[filed.bucket]
+            .insert(filed.slot, entry);
+        self.index.filed.insert(id, filed);
+        self.index.dirty_conversations.insert(id);
+    }
+
+    /// Refiles an agent after their status, load, capacity, queues, skills or wrap-up changed,
+    /// and marks them for the next dispatch.
+    fn refile_agent(&mut self, id: UserId) {
+        let old = self.index.agents_filed.remove(&id).unwrap_or_default();
+        for (queue, rank) in old.open_in {
+            if let Some(members) = self.index.open_members.get_mut(&queue) {
+                members.remove(&rank);
+            }
+        }
+        if let Some(at) = old.wrap_up_timer {
+            self.index.timers.remove(&(at, AGENT_TIMER, id.0));
+        }
+        let Some(a) = self.agents.get(&id) else { return };
+        let mut filed = AgentFiled { open_in: Vec::new(), wrap_up_timer: a.wrap_up_until };
+        if a.status == AgentStatus::Available && a.load.total < a.capacity.total {
+            let strategy = |q: &QueueId| self.queues.get(q).map_or(Strategy::default(), |s| s.policy.strategy);
+            filed.open_in = a.queues.iter().map(|q| (*q, Rank::of(a, strategy(q)))).collect();
+        }
+        let have: Skills = a.skills.iter().map(|(s, p)| (intern(&mut self.index.skill_ids, s), *p)).collect();
+        for (queue, rank) in &filed.open_in {
+            self.index.open_members.entry(*queue).or_default().insert(*rank, have.clone());
+        }
+        if let Some(at) = filed.wrap_up_timer {
+            self.index.timers.insert((at, AGENT_TIMER, id.0));
+        }
+        self.index.agents_filed.insert(id, filed);
+        self.index.dirty_agents.insert(id);
+    }
+
+    /// Refiles every conversation and member of `queue` (its policy changed).
+    fn refile_queue(&mut self, queue: QueueId) {
+        let ids: Vec<ConversationId> = self.conversations.values().filter(|c| c.queue == queue).map(|c| c.id).collect();
+        for id in ids {
+            self.refile_conversation(id);
+        }
+        let members: Vec<UserId> = self.agents.values().filter(|a| a.queues.contains(&queue)).map(|a| a.id).collect();
+        for id in members {
+            self.refile_agent(id);
+        }
     }
 
     // ---- bookkeeping: the only two functions that touch `held` and `load` -----------------
@@ -917,6 +1327,8 @@ impl Switch {
             a.idle_since = now;
         }
         self.held.entry(agent).or_default().insert(conversation);
+        self.refile_conversation(conversation);
+        self.refile_agent(agent);
     }
 
     /// Takes the conversation away from whoever holds it (it becomes `Waiting`), freeing their
@@ -935,6 +1347,8 @@ impl Switch {
                 self.held.remove(&agent);
             }
         }
+        self.refile_conversation(conversation);
+        self.refile_agent(agent);
         Some(agent)
     }
 
@@ -948,6 +1362,93 @@ impl Switch {
     ) {
         if let Some(c) = self.conversations.get(&conversation) {
             out.push(Decision::Requeued { conversation, queue: c.queue, from_agent, reason, at_head });
+        }
+    }
+}
+
+/// One dirty agent's walk, during one dispatch, through the waiting conversations of the
+/// queues they serve in queue order: `current` is the first one they are eligible for with room
+/// (their candidate for the dispatch loop), `heads` the next entry of every bucket that their
+/// skills and room do not already rule out. Conversations walked past stay out of reach for this
+/// agent for the rest of the pass, since their room only shrinks and eligibility cannot change
+/// within it.
+struct Walker {
+    agent: UserId,
+    skills: Skills,
+    /// (key at `now`, queue, bucket) of each bucket's next entry.
+    heads: Vec<(QueueOrderKey, QueueId, usize)>,
+    current: Option<QueueOrderKey>,
+}
+
+impl Walker {
+    /// `None` when the agent can take nothing in this pass at all.
+    fn start(sw: &Switch, agent: UserId, now: Millis) -> Option<Walker> {
+        let a = sw.agents.get(&agent)?;
+        if a.status != AgentStatus::Available || a.in_wrap_up(now) || a.load.total >= a.capacity.total {
+            return None;
+        }
+        let skills = a.skills.iter().filter_map(|(s, p)| Some((*sw.index.skill_ids.get(s)?, *p))).collect();
+        let mut walker = Walker { agent, skills, heads: Vec::new(), current: None };
+        for queue in &a.queues {
+            let Some(state) = sw.queues.get(queue) else { continue };
+            if state.policy.strategy == Strategy::Manual {
+                continue;
+            }
+            let Some(buckets) = sw.index.waiting.get(queue) else { continue };
+            for (bucket, entries) in buckets.iter().enumerate() {
+                if let Some(key) = walker.next_in(a, &state.policy, entries.range(..), now) {
+                    walker.heads.push((key, *queue, bucket));
+                }
+            }
+        }
+        walker.advance(sw, now);
+        walker.current.is_some().then_some(walker)
+    }
+
+    /// The key of the first entry in `entries` that the agent's skills and room do not rule out.
+    fn next_in<'a>(
+        &self,
+        a: &Agent,
+        policy: &QueuePolicy,
+        mut entries: impl Iterator<Item = (&'a Slot, &'a Entry)>,
+        now: Millis,
+    ) -> Option<QueueOrderKey> {
+        entries
+            .find(|(slot, e)| {
+                (e.needs.is_empty()
+                    || skills_fit(&self.skills, &e.needs, skill_stage_after(waited_since(slot.0, now), policy)))
+                    && has_room(a, e.channel)
+            })
+            .map(|(slot, e)| e.key(*slot, policy, now))
+    }
+
+    /// Moves `current` to the next conversation in queue order that the agent is eligible for
+    /// with room (`None` when there is none left).
+    fn advance(&mut self, sw: &Switch, now: Millis) {
+        self.current = None;
+        let Some(a) = sw.agents.get(&self.agent) else { return };
+        if a.load.total >= a.capacity.total {
+            self.heads.clear();
+            return;
+        }
+        while let Some(at) = self.heads.iter().enumerate().min_by_key(|(_, h)| h.0).map(|(i, _)| i) {
+            let (key, queue, bucket) = self.heads[at];
+            let next = sw.queues.get(&queue).zip(sw.index.waiting.get(&queue)).and_then(|(state, buckets)| {
+                let after = buckets[bucket].range((Bound::Excluded((key.waiting_since, key.id)), Bound::Unbounded));
+                self.next_in(a, &state.policy, after, now)
+            });
+            match next {
+                Some(next) => self.heads[at].0 = next,
+                None => {
+                    self.heads.swap_remove(at);
+                }
+            }
+            let Some(c) = sw.conversations.get(&key.id) else { continue };
+            let Some(policy) = sw.policy(c.queue) else { continue };
+            if c.holder == Holder::Waiting && is_eligible(a, c, policy, now) && has_room(a, c.channel) {
+                self.current = Some(key);
+                return;
+            }
         }
     }
 }
