@@ -174,7 +174,8 @@ test(`routing under churn: ${NODES} nodes, ${AGENTS} agents, ${CONVERSATIONS} co
     stats.assignmentPushes++;
     if (!resolving || agent.scheduled.has(c.id)) return;
     agent.scheduled.add(c.id);
-    setTimeout(() => resolveNow(agent, c.id), rnd.int(HOLD_MS * 0.2, HOLD_MS * 1.8));
+    // unref: a hold still pending when the test ends must not keep the process alive.
+    setTimeout(() => resolveNow(agent, c.id), rnd.int(HOLD_MS * 0.2, HOLD_MS * 1.8)).unref();
   }
   // An offer: mostly accepted, sometimes rejected, sometimes left to lapse — while churning; at
   // the end every offer is accepted, so the records settle.
@@ -198,7 +199,7 @@ test(`routing under churn: ${NODES} nodes, ${AGENTS} agents, ${CONVERSATIONS} co
       } catch {
         stats.offerAnswersRefused++;
       }
-    }, rnd.int(20, 600));
+    }, rnd.int(20, 600)).unref();
   }
   async function resolveNow(agent, conversationId) {
     agent.scheduled.delete(conversationId);
