@@ -305,10 +305,16 @@ async fn track_presence(state: &AppState, s: &SocketRef, user: &User) {
             tokio::time::sleep(Duration::from_secs(state.settings.agents.disconnect_grace_secs)).await;
             match state.bus.presence_count(user.id).await {
                 Ok(0) => {
-                    let current = state.store.get_user(user.tenant_id, user.id).await;
-                    if current.is_ok_and(|u| u.status != AgentStatus::Offline) {
+                    let status = state.store.get_user(user.tenant_id, user.id).await.ok().map(|u| u.status);
+                    if let Some(status) = status.filter(|s| *s != AgentStatus::Offline) {
                         if let Err(e) = conversations::set_agent_status(&state, user.tenant_id, user.id, AgentStatus::Offline).await {
                             tracing::warn!(error = %e, "could not mark disconnected agent offline");
+                        }
+                        // Reconnected between the count and the update: they are here after
+                        // all. Give them back their status (and their conversations stay).
+                        if state.bus.presence_count(user.id).await.is_ok_and(|n| n > 0) {
+                            let _ = conversations::set_agent_status(&state, user.tenant_id, user.id, status).await;
+                            return;
                         }
                     }
                     // Their customers must not wait on someone who is gone.
