@@ -155,6 +155,9 @@ pub struct User {
     pub skills: std::collections::BTreeMap<String, u8>,
     /// After resolving a conversation of a queue with `wrap_up_ms`, no new work until then.
     pub wrap_up_until: Option<Millis>,
+    /// Caps per channel kind on top of `capacity`, e.g. `{"whatsapp": 2}`; kinds not named are
+    /// limited by `capacity` alone.
+    pub channel_capacity: std::collections::BTreeMap<String, i64>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

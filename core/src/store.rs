@@ -149,6 +149,9 @@ pub trait Store: Send + Sync + 'static {
     /// Takes back an assigned conversation its agent never answered (the queue's
     /// `reassign_without_reply_ms`): queued again in its place, the slot freed, the agent added to
     /// `declined_by`. `InvalidState` if the agent answered or it moved meanwhile.
+    /// Replaces an agent's caps per channel kind (on top of the total capacity); kinds not named
+    /// are uncapped. Lowering a cap below what the agent holds only stops new work of that kind.
+    async fn set_channel_capacity(&self, tenant: TenantId, user: UserId, caps: &[(ChannelKind, i64)], now: Millis) -> StoreResult<()>;
     /// Tenants with assigned conversations their agent has not answered yet.
     async fn tenants_with_unanswered(&self) -> StoreResult<Vec<TenantId>>;
     async fn requeue_unanswered(&self, tenant: TenantId, conversation: ConversationId, agent: UserId, now: Millis) -> StoreResult<Conversation>;

@@ -72,6 +72,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261123004000_queue_rules.sql"),
         include_str!("../../migrations/sqlite/20261123004000_queue_rules.sql"),
     ),
+    (
+        20261123005000,
+        "channel_capacity",
+        include_str!("../../migrations/postgres/20261123005000_channel_capacity.sql"),
+        include_str!("../../migrations/mysql/20261123005000_channel_capacity.sql"),
+        include_str!("../../migrations/sqlite/20261123005000_channel_capacity.sql"),
+    ),
 ];
 
 #[derive(Debug)]

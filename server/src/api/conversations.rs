@@ -359,6 +359,7 @@ mod tests {
             last_assigned_at: None,
             skills: Default::default(),
             wrap_up_until: None,
+            channel_capacity: Default::default(),
             created_at: 0,
             updated_at: 0,
         });

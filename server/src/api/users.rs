@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use switchboard_core::domain::{AgentStatus, NewUser, Role, User, UserPatch};
+use switchboard_core::domain::{AgentStatus, ChannelKind, NewUser, Role, User, UserPatch};
 use switchboard_core::ids::UserId;
 use utoipa::ToSchema;
 
@@ -56,6 +56,23 @@ pub struct UpdateUser {
     /// Replaces the agent's skills: skill name (1–64 characters) → proficiency 1–5, at most 50.
     #[schema(value_type = Option<Object>)]
     pub skills: Option<std::collections::BTreeMap<String, i64>>,
+    /// Replaces the caps per channel kind on top of `capacity`, e.g. `{"whatsapp": 2, "web": 3}`
+    /// (0–1000 each); kinds not named are limited by `capacity` alone. `{}` removes every cap.
+    #[schema(value_type = Option<Object>)]
+    pub channel_capacity: Option<std::collections::BTreeMap<String, i64>>,
+}
+
+fn check_channel_capacity(caps: std::collections::BTreeMap<String, i64>) -> ApiResult<Vec<(ChannelKind, i64)>> {
+    caps.into_iter()
+        .map(|(kind, slots)| {
+            let parsed = ChannelKind::parse(&kind)
+                .ok_or_else(|| ApiError::Unprocessable(format!("channel_capacity: {kind:?} is not a channel kind")))?;
+            if !(0..=1000).contains(&slots) {
+                return Err(ApiError::Unprocessable(format!("channel_capacity.{kind}: must be 0 to 1000")));
+            }
+            Ok((parsed, slots))
+        })
+        .collect()
 }
 
 /// The most skills one agent may have.
@@ -191,10 +208,15 @@ pub async fn update_user(
         None => None,
     };
     let skills = body.skills.map(check_skills).transpose()?;
+    let channel_capacity = body.channel_capacity.map(check_channel_capacity).transpose()?;
     // More room or new skills may make queued conversations theirs now: offer them at once.
-    let may_take_more = capacity.is_some() || skills.is_some();
+    let may_take_more = capacity.is_some() || skills.is_some() || channel_capacity.is_some();
     let patch = UserPatch { name, role: body.role, capacity, password_hash, skills };
-    let updated = state.store.update_user(principal.tenant_id, id, patch, now_ms()).await?;
+    let mut updated = state.store.update_user(principal.tenant_id, id, patch, now_ms()).await?;
+    if let Some(caps) = channel_capacity {
+        state.store.set_channel_capacity(principal.tenant_id, id, &caps, now_ms()).await?;
+        updated = state.store.get_user(principal.tenant_id, id).await?;
+    }
     if may_take_more {
         crate::conversations::publish_agent(&state, principal.tenant_id, id).await;
         state.dispatcher.capacity_freed(&state, principal.tenant_id, id).await;

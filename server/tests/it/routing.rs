@@ -301,3 +301,63 @@ async fn an_unanswered_assignment_goes_to_someone_else() {
     assert!(events.as_array().expect("events").iter().any(|e| e["kind"] == "reassigned_no_reply"), "{events}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_per_channel_kind_caps_one_channel_while_others_still_fit() {
+    use crate::gateway::{start_fake, telegram_inbox, update, SECRET};
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (ann, _) = app.available_agent(&admin, "ann@example.com", 3).await;
+    for bad in [json!({"fax": 1}), json!({"telegram": -1})] {
+        let (status, body) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/users/{ann}"), json!({"channel_capacity": bad})).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    let (status, body) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/users/{ann}"), json!({"channel_capacity": {"telegram": 1}})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["channel_capacity"], json!({"telegram": 1}));
+
+    let (base, _fake) = start_fake().await;
+    let tg = telegram_inbox(&app, &admin, &base, "webhook").await;
+    for (n, chat) in [(1, 701), (2, 702)] {
+        let r = app
+            .client
+            .post(app.url(&format!("/webhooks/{tg}")))
+            .header("x-telegram-bot-api-secret-token", SECRET)
+            .header("content-type", "application/json")
+            .body(update(n, chat, n, "hi").to_string())
+            .send()
+            .await
+            .expect("post");
+        assert!(r.status().is_success());
+    }
+    let (_, convs) = app.get_json(&admin, &format!("/api/v1/conversations?inbox_id={tg}")).await;
+    let states: Vec<(Value, Value)> = convs.as_array().expect("list").iter().map(|c| (c["state"].clone(), c["assignee_id"].clone())).collect();
+    assert_eq!(states.iter().filter(|(s, a)| s == "assigned" && *a == json!(ann)).count(), 1, "{states:?}");
+    assert_eq!(states.iter().filter(|(s, _)| s == "queued").count(), 1, "the second Telegram chat waits: {states:?}");
+
+    // Another channel still fits within the total capacity of 3.
+    let (status, inbox) = app
+        .send_json(Method::POST, &admin, "/api/v1/inboxes", json!({"name": "CRM", "kind": "api", "settings": {"webhook_url": "http://127.0.0.1:9/x"}}))
+        .await;
+    assert_eq!(status, 201);
+    let (_, got) = arrive(&app, &admin, inbox["id"].as_i64().expect("id"), inbox["inbound_token"].as_str().expect("token"), "api-1").await;
+    assert_eq!(got, Some(ann));
+    // Raising the Telegram cap pulls the waiting chat at once.
+    app.send_json(Method::PATCH, &admin, &format!("/api/v1/users/{ann}"), json!({"channel_capacity": {"telegram": 2}})).await;
+    let waiting = states_after(&app, &admin, tg).await;
+    assert_eq!(waiting, 0);
+    app.stop().await;
+}
+
+/// How many conversations of the inbox are still queued, once dispatch has had a moment.
+async fn states_after(app: &TestApp, admin: &str, inbox: i64) -> usize {
+    for _ in 0..100 {
+        let (_, convs) = app.get_json(admin, &format!("/api/v1/conversations?inbox_id={inbox}")).await;
+        let queued = convs.as_array().map(|l| l.iter().filter(|c| c["state"] == "queued").count()).unwrap_or(0);
+        if queued == 0 {
+            return 0;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    1
+}

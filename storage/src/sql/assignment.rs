@@ -42,7 +42,10 @@ impl SqlStore {
         now: Millis,
     ) -> Result<Option<Conversation>> {
         let mut tx = self.pool.begin().await?;
-        if !self.take_slot(&mut tx, tenant, agent, now).await? {
+        let Some(inbox) = self.inbox_of(&mut tx, tenant, conversation).await? else {
+            return Ok(None);
+        };
+        if !self.take_slot(&mut tx, tenant, agent, inbox, now).await? {
             tx.rollback().await?;
             return Ok(None);
         }
@@ -190,10 +193,20 @@ impl SqlStore {
         Ok(resolved)
     }
 
-    /// Takes one of the agent's slots if they are available with room: step 1 of every
-    /// assignment, offer and transfer (see `try_assign_impl` for why this is race-free). Locks
-    /// the user row, which every slot change takes before the conversation row.
-    pub(super) async fn take_slot(&self, conn: &mut sqlx::AnyConnection, tenant: TenantId, agent: UserId, now: Millis) -> Result<bool> {
+    /// Takes one of the agent's slots for a conversation of `inbox` if they are available with
+    /// room — in total and, where the agent has a cap for the inbox's channel kind, for that
+    /// kind: step 1 of every assignment, offer and transfer (see `try_assign_impl` for why this
+    /// is race-free; the per-kind row is guarded the same way). `false` leaves the caller to roll
+    /// back. Locks the user row, then the per-kind row: every slot change takes them in that
+    /// order, before the conversation row.
+    pub(super) async fn take_slot(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        tenant: TenantId,
+        agent: UserId,
+        inbox: InboxId,
+        now: Millis,
+    ) -> Result<bool> {
         let took = sqlx::query(&self.sql(
             "UPDATE users SET active_load = active_load + 1, last_assigned_at = ?, updated_at = ? \
              WHERE id = ? AND tenant_id = ? AND status = 'available' AND active_load < capacity",
@@ -202,26 +215,75 @@ impl SqlStore {
         .bind(now)
         .bind(agent.0)
         .bind(tenant.0)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
-        Ok(took == 1)
+        if took != 1 {
+            return Ok(false);
+        }
+        let kind = self.inbox_kind(conn, inbox).await?;
+        let took_kind = sqlx::query(&self.sql(
+            "UPDATE agent_channel_loads SET slots_held = slots_held + 1, updated_at = ? \
+             WHERE user_id = ? AND kind = ? AND slots_held < slots",
+        ))
+        .bind(now)
+        .bind(agent.0)
+        .bind(&kind)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if took_kind == 1 {
+            return Ok(true);
+        }
+        // No row: this kind is not capped for the agent. A row that did not match: full.
+        let capped = sqlx::query(&self.sql("SELECT slots FROM agent_channel_loads WHERE user_id = ? AND kind = ?"))
+            .bind(agent.0)
+            .bind(&kind)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(capped.is_none())
     }
 
-    /// Gives one of the agent's slots back (locking the user row first, as `take_slot` does).
-    pub(super) async fn give_back_slot(&self, conn: &mut sqlx::AnyConnection, agent: UserId, now: Millis) -> Result<()> {
+    /// Gives one of the agent's slots (for a conversation of `inbox`) back, in `take_slot`'s
+    /// lock order.
+    pub(super) async fn give_back_slot(&self, conn: &mut sqlx::AnyConnection, agent: UserId, inbox: InboxId, now: Millis) -> Result<()> {
         sqlx::query(&self.sql("UPDATE users SET active_load = active_load - 1, updated_at = ? WHERE id = ? AND active_load > 0"))
             .bind(now)
             .bind(agent.0)
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
+        let kind = self.inbox_kind(conn, inbox).await?;
+        sqlx::query(&self.sql(
+            "UPDATE agent_channel_loads SET slots_held = slots_held - 1, updated_at = ? \
+             WHERE user_id = ? AND kind = ? AND slots_held > 0",
+        ))
+        .bind(now)
+        .bind(agent.0)
+        .bind(&kind)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
+    }
+
+    /// The conversation's inbox (no lock), `None` if it is not this tenant's.
+    pub(super) async fn inbox_of(&self, conn: &mut sqlx::AnyConnection, tenant: TenantId, conversation: ConversationId) -> Result<Option<InboxId>> {
+        let row = sqlx::query(&self.sql("SELECT inbox_id FROM conversations WHERE id = ? AND tenant_id = ?"))
+            .bind(conversation.0)
+            .bind(tenant.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(|r| Ok(InboxId(crate::exec::int(&r, "inbox_id")?))).transpose()
+    }
+
+    async fn inbox_kind(&self, conn: &mut sqlx::AnyConnection, inbox: InboxId) -> Result<String> {
+        let row = sqlx::query(&self.sql("SELECT kind FROM inboxes WHERE id = ?")).bind(inbox.0).fetch_one(&mut *conn).await?;
+        crate::exec::text(&row, "kind")
     }
 
     /// Gives back the assignee's slot if the conversation (as read) holds one.
     async fn release_slot(&self, conn: &mut sqlx::AnyConnection, current: &Conversation, now: Millis) -> Result<()> {
         if let (true, Some(agent)) = (current.state.holds_agent_slot(), current.assignee_id) {
-            self.give_back_slot(conn, agent, now).await?;
+            self.give_back_slot(conn, agent, current.inbox_id, now).await?;
         }
         Ok(())
     }

@@ -453,6 +453,16 @@ impl Store for SqlStore {
         self.run(|| self.overflow_impl(tenant, conversation, from, to, now)).await
     }
 
+    async fn set_channel_capacity(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        caps: &[(ChannelKind, i64)],
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.run(|| self.set_channel_capacity_impl(tenant, user, caps, now)).await
+    }
+
     async fn tenants_with_unanswered(&self) -> StoreResult<Vec<TenantId>> {
         self.run(|| self.tenants_with_unanswered_impl()).await
     }

@@ -29,8 +29,11 @@ impl SqlStore {
         expires_at: Millis,
     ) -> Result<Option<Conversation>> {
         let mut tx = self.pool.begin().await?;
+        let Some(inbox) = self.inbox_of(&mut tx, tenant, conversation).await? else {
+            return Ok(None);
+        };
         // Offers count against capacity (see `ConversationState::holds_agent_slot`).
-        if !self.take_slot(&mut tx, tenant, agent, now).await? {
+        if !self.take_slot(&mut tx, tenant, agent, inbox, now).await? {
             tx.rollback().await?;
             return Ok(None);
         }
@@ -148,7 +151,7 @@ impl SqlStore {
         now: Millis,
     ) -> Result<bool> {
         let unanswered = if from_state == "assigned" { " AND first_agent_reply_at IS NULL" } else { "" };
-        self.give_back_slot(tx, agent, now).await?;
+        self.give_back_slot(tx, agent, current.inbox_id, now).await?;
         let mut declined = current.declined_by.clone();
         if !declined.contains(&agent) {
             declined.push(agent);

@@ -56,6 +56,54 @@ impl SqlStore {
         Ok(Some(moved))
     }
 
+    /// Replaces an agent's per-channel caps. Runs with the user row locked (the first lock of
+    /// every slot change), so the held counts it starts the caps with cannot race an assignment.
+    pub(super) async fn set_channel_capacity_impl(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        caps: &[(ChannelKind, i64)],
+        now: Millis,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let json: std::collections::BTreeMap<&str, i64> = caps.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let locked = sqlx::query(&self.sql("UPDATE users SET channel_capacity = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"))
+            .bind(serde_json::to_string(&json)?)
+            .bind(now)
+            .bind(user.0)
+            .bind(tenant.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if locked == 0 {
+            return Err(Error::not_found());
+        }
+        sqlx::query(&self.sql("DELETE FROM agent_channel_loads WHERE user_id = ?")).bind(user.0).execute(&mut *tx).await?;
+        for (kind, slots) in caps {
+            let held = sqlx::query(&self.sql(
+                "SELECT COUNT(*) AS n FROM conversations c JOIN inboxes i ON i.id = c.inbox_id \
+                 WHERE c.assignee_id = ? AND c.state IN ('offered', 'assigned', 'waiting_on_customer') AND i.kind = ?",
+            ))
+            .bind(user.0)
+            .bind(kind.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(&self.sql(
+                "INSERT INTO agent_channel_loads (user_id, tenant_id, kind, slots, slots_held, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(user.0)
+            .bind(tenant.0)
+            .bind(kind.as_str())
+            .bind((*slots).max(0))
+            .bind(int(&held, "n")?)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(super) async fn tenants_with_unanswered_impl(&self) -> Result<Vec<TenantId>> {
         let found = sqlx::query(
             "SELECT DISTINCT tenant_id FROM conversations WHERE state = 'assigned' AND first_agent_reply_at IS NULL \

@@ -19,7 +19,7 @@ pub(crate) fn tenant(row: &AnyRow) -> Result<Tenant> {
 }
 
 pub(crate) const USER_COLS: &str = "id, tenant_id, email, name, role, password_hash, status, capacity, \
-     active_load, last_assigned_at, skills, wrap_up_until, created_at, updated_at";
+     active_load, last_assigned_at, skills, wrap_up_until, channel_capacity, created_at, updated_at";
 
 pub(crate) fn user(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -35,6 +35,7 @@ pub(crate) fn user(row: &AnyRow) -> Result<User> {
         last_assigned_at: opt_int(row, "last_assigned_at")?,
         skills: json_or_default(row, "skills")?,
         wrap_up_until: opt_int(row, "wrap_up_until")?,
+        channel_capacity: json_or_default(row, "channel_capacity")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
     })

@@ -64,19 +64,19 @@ impl SqlStore {
                     return Err(conflict("the conversation is already with this agent"));
                 }
                 self.ensure_user(&mut tx, tenant, agent).await?;
-                self.move_slot(&mut tx, tenant, holder, agent, now).await?;
+                self.move_slot(&mut tx, tenant, holder, agent, current.inbox_id, now).await?;
                 ConversationSet::Assign(agent)
             }
             TransferTarget::Team(team) => {
                 self.ensure_team(&mut tx, tenant, team).await?;
-                self.release(&mut tx, holder, now).await?;
+                self.release(&mut tx, holder, current.inbox_id, now).await?;
                 ConversationSet::Queue(Some(team))
             }
             TransferTarget::Queue(true) => {
                 if current.state == ConversationState::Queued {
                     return Err(Error::invalid_state("the conversation is already queued"));
                 }
-                self.release(&mut tx, holder, now).await?;
+                self.release(&mut tx, holder, current.inbox_id, now).await?;
                 ConversationSet::Queue(None)
             }
             TransferTarget::Queue(false) => return Err(Error::invalid_state("`queue` must be true")),
@@ -148,42 +148,26 @@ impl SqlStore {
         tenant: TenantId,
         holder: Option<UserId>,
         agent: UserId,
+        inbox: InboxId,
         now: Millis,
     ) -> Result<()> {
         let release_first = holder.is_some_and(|h| h < agent);
         if release_first {
-            self.release(conn, holder, now).await?;
+            self.release(conn, holder, inbox, now).await?;
         }
-        let took = sqlx::query(&self.sql(
-            "UPDATE users SET active_load = active_load + 1, last_assigned_at = ?, updated_at = ? \
-             WHERE id = ? AND tenant_id = ? AND status = 'available' AND active_load < capacity",
-        ))
-        .bind(now)
-        .bind(now)
-        .bind(agent.0)
-        .bind(tenant.0)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if took == 0 {
+        if !self.take_slot(conn, tenant, agent, inbox, now).await? {
             return Err(conflict("the agent is not available or has no free capacity"));
         }
         if !release_first {
-            self.release(conn, holder, now).await?;
+            self.release(conn, holder, inbox, now).await?;
         }
         Ok(())
     }
 
     /// Gives back one slot of `holder`, if there is a holder.
-    async fn release(&self, conn: &mut AnyConnection, holder: Option<UserId>, now: Millis) -> Result<()> {
+    async fn release(&self, conn: &mut AnyConnection, holder: Option<UserId>, inbox: InboxId, now: Millis) -> Result<()> {
         if let Some(agent) = holder {
-            sqlx::query(&self.sql(
-                "UPDATE users SET active_load = active_load - 1, updated_at = ? WHERE id = ? AND active_load > 0",
-            ))
-            .bind(now)
-            .bind(agent.0)
-            .execute(conn)
-            .await?;
+            self.give_back_slot(conn, agent, inbox, now).await?;
         }
         Ok(())
     }

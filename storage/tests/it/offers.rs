@@ -132,9 +132,62 @@ async fn check_answered_conversations_settle_too(store: &dyn Store) {
     assert_eq!(store.get_user(a.id, bob.id).await.unwrap().active_load, 0);
 }
 
+
+
+/// Caps per channel kind hold like the total: a WhatsApp cap of 1 refuses a second WhatsApp
+/// chat (assignment or offer) while other kinds still fit, and a resolve frees it.
+async fn check_channel_caps(store: &dyn Store) {
+    let a = tenant(store, "a").await;
+    let api = inbox(store, a.id, None).await;
+    let wa = store
+        .create_inbox(
+            NewInbox {
+                tenant_id: a.id,
+                name: "WhatsApp".into(),
+                kind: ChannelKind::Whatsapp,
+                settings: serde_json::json!({}),
+                secrets: serde_json::json!({}),
+                mask_identifiers: false,
+                team_id: None,
+                token_hash: None,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let ann = agent(store, a.id, "ann@example.com", 3).await;
+    let w1 = conversation(store, a.id, wa.id, "w1", T0).await;
+    let w2 = conversation(store, a.id, wa.id, "w2", T0).await;
+    let w3 = conversation(store, a.id, wa.id, "w3", T0).await;
+    let c1 = conversation(store, a.id, api.id, "c1", T0).await;
+    // Ann already holds one WhatsApp chat when the cap is set: it counts.
+    store.try_assign(a.id, w1.id, ann.id, T0 + 1).await.unwrap().expect("w1");
+    store.set_channel_capacity(a.id, ann.id, &[(ChannelKind::Whatsapp, 1)], T0 + 2).await.unwrap();
+    assert_eq!(store.get_user(a.id, ann.id).await.unwrap().channel_capacity.get("whatsapp"), Some(&1));
+    assert!(store.try_assign(a.id, w2.id, ann.id, T0 + 3).await.unwrap().is_none(), "whatsapp full");
+    assert!(store.try_offer(a.id, w2.id, ann.id, T0 + 3, T0 + 100).await.unwrap().is_none(), "no offer either");
+    assert_eq!(store.get_user(a.id, ann.id).await.unwrap().active_load, 1, "the refused attempts gave the slot back");
+    store.try_assign(a.id, c1.id, ann.id, T0 + 4).await.unwrap().expect("another kind still fits");
+    store.resolve(a.id, w1.id, Some(ann.id), CloseReason::Resolved, T0 + 5).await.unwrap();
+    store.try_offer(a.id, w2.id, ann.id, T0 + 6, T0 + 100).await.unwrap().expect("room again");
+    assert!(store.try_assign(a.id, w3.id, ann.id, T0 + 7).await.unwrap().is_none(), "the offer holds the whatsapp slot");
+    store.decline_offer(a.id, w2.id, ann.id, "rejected", T0 + 8).await.unwrap();
+    store.try_assign(a.id, w3.id, ann.id, T0 + 9).await.unwrap().expect("the reject freed it");
+    // Concurrent attempts on the last WhatsApp slot: one wins.
+    store.resolve(a.id, w3.id, Some(ann.id), CloseReason::Resolved, T0 + 10).await.unwrap();
+    let wins = futures::future::join_all([w2.id].iter().chain([w2.id, w2.id].iter()).map(|id| store.try_assign(a.id, *id, ann.id, T0 + 11)))
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count();
+    assert_eq!(wins, 1);
+    assert_eq!(store.get_user(a.id, ann.id).await.unwrap().active_load, 2);
+}
+
 conformance!(
     check_offer_accept_and_reject,
     check_expiry_and_slot_release,
     check_concurrent_offers_and_settlements,
-    check_answered_conversations_settle_too
+    check_answered_conversations_settle_too,
+    check_channel_caps
 );

@@ -1,0 +1,16 @@
+-- Capacity per channel kind (docs/routing.md, "Capacity per channel"): on top of an agent's
+-- total capacity, e.g. at most 2 WhatsApp chats. One row per capped kind; `slots_held` is
+-- changed in the same transaction as users.active_load, under a conditional update, so the cap
+-- holds across nodes exactly like the total does. Kinds without a row are not capped.
+CREATE TABLE agent_channel_loads (
+    user_id INTEGER NOT NULL,
+    tenant_id INTEGER NOT NULL,
+    kind VARCHAR(32) NOT NULL,
+    slots INTEGER NOT NULL,
+    slots_held INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, kind),
+    CONSTRAINT agent_channel_loads_user_fk FOREIGN KEY (user_id) REFERENCES users (id)
+);
+-- The same caps as JSON (kind -> slots), for reading users without a join.
+ALTER TABLE users ADD COLUMN channel_capacity TEXT NULL;
