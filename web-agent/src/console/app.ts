@@ -13,13 +13,17 @@ import { channelBadge } from "../shared/channels";
 import { I18n, LOCALES, type Locale } from "../shared/i18n";
 import {
   CLOSE_REASONS, OPEN_STATES, newClientMessageId,
-  type Ack, type AgentStatus, type CloseReason, type ConversationView, type Message, type User,
+  type Ack, type AgentStatus, type Attachment, type CloseReason, type ConversationView, type Message, type User,
 } from "../shared/protocol";
 import { ReplyOutbox, type PendingReply } from "../shared/outbox";
 import { TypingSender, TypingShown } from "../shared/typing";
 import type { QueueSnapshot, TypingNotice } from "../shared/protocol";
 import { AdminView } from "./admin";
 import { Rest } from "./rest";
+import { TransferUi, type TransferResult } from "./transfer";
+import { AttachTray } from "./attach";
+import { OfferDesk, isOfferTo } from "./offers";
+import { renderAttachments } from "../shared/attachments";
 import { Wallboard } from "./wallboard";
 
 type Connection = "connecting" | "connected" | "reconnecting" | "offline";
@@ -34,8 +38,8 @@ interface StoredSession {
 const SESSION_KEY = "switchboard.console.session";
 const LOCALE_KEY = "switchboard.locale";
 const SYNC_PAGE = 200;
-/** States in which a conversation holds one unit of its agent's capacity (core's `holds_agent_slot`). */
-const SLOT_STATES: ReadonlySet<string> = new Set(["assigned", "waiting_on_customer"]);
+/** States in which a conversation holds one unit of its agent's capacity (core's `holds_agent_slot`; an offer holds one too). */
+const SLOT_STATES: ReadonlySet<string> = new Set(["offered", "assigned", "waiting_on_customer"]);
 const CONNECTION_LABEL = {
   connecting: "conn.connecting", connected: "conn.connected", reconnecting: "conn.short.reconnecting", offline: "conn.short.offline",
 } as const;
@@ -60,14 +64,17 @@ export class ConsoleApp {
   private view: View = viewFromHash();
   private readonly rest = new Rest(() => this.session?.token ?? null, () => this.logout(this.i18n.t("login.expired")));
   private wallboard: Wallboard | null = null;
+  private transferUi: TransferUi | null = null;
   private admin: AdminView | null = null;
+  private offerDesk: OfferDesk | null = null;
+  private attachTray: AttachTray | null = null;
   /** This agent's typing, sent at most every 2 s per conversation. */
   private readonly typingOut = new TypingSender<number>((id) => this.socket?.emit("typing", { conversation_id: id }));
   /** Customers typing, per conversation, shown for 5 s after their last notice. */
   private readonly typingIn = new TypingShown<number>((id) => { if (id === this.active) this.renderTyping(); });
 
   // Regions re-rendered on their own, so typing in the reply box is never interrupted.
-  private regions: Record<"topbar" | "banner" | "list" | "team" | "head" | "log" | "typing" | "composer" | "customer", HTMLElement> | null = null;
+  private regions: Record<"topbar" | "banner" | "offers" | "list" | "team" | "head" | "log" | "typing" | "composer" | "customer", HTMLElement> | null = null;
 
   constructor(private readonly root: HTMLElement, private readonly i18n: I18n) {
     i18n.onChange(() => {
@@ -139,6 +146,7 @@ export class ConsoleApp {
     this.admin?.unmount();
     this.wallboard = null;
     this.admin = null;
+    this.offerDesk?.render(null, []);
     this.loginError = message;
     this.renderAll();
   }
@@ -156,6 +164,7 @@ export class ConsoleApp {
         canSend: () => socket.connected && navigator.onLine,
         send: (reply, timeoutMs) => socket.timeout(timeoutMs).emitWithAck("reply", {
           conversation_id: reply.conversation_id, text: reply.text, client_message_id: reply.client_message_id,
+          ...(reply.attachments?.length ? { attachments: reply.attachments } : {}),
         }),
       },
       (message) => this.addMessages([message]),
@@ -237,6 +246,7 @@ export class ConsoleApp {
     this.recountLoad();
     this.renderList();
     this.renderConversation();
+    this.renderOffers();
   }
 
   /**
@@ -314,6 +324,7 @@ export class ConsoleApp {
     }
     if (!touched) return;
     this.renderList();
+    if (list.some((m) => this.conversations.get(m.conversation_id)?.state === "offered")) this.renderOffers();
     if (this.active !== null && list.some((m) => m.conversation_id === this.active)) this.renderLog();
   }
 
@@ -328,12 +339,13 @@ export class ConsoleApp {
     });
   }
 
-  private sendReply(text: string): void {
+  private sendReply(text: string, attachments: Attachment[] = []): void {
     if (this.active === null || !this.outbox) return;
     const reply: PendingReply = {
       client_message_id: newClientMessageId("console"),
       conversation_id: this.active,
       text,
+      ...(attachments.length ? { attachments } : {}),
       created_at: Date.now(),
       state: "queued",
     };
@@ -359,6 +371,45 @@ export class ConsoleApp {
     });
   }
 
+  /** A transfer went through: the conversation (usually no longer ours) and its note. */
+  private onTransferred({ conversation, note }: TransferResult): void {
+    this.notice = "";
+    if (note) this.addMessages([note]);
+    this.onConversation({ ...this.conversations.get(conversation.id), ...conversation });
+  }
+
+  private transfer(): TransferUi {
+    this.transferUi ??= new TransferUi(this.i18n, this.rest, (r) => this.onTransferred(r), (note) => this.addMessages([note]));
+    return this.transferUi;
+  }
+
+  /** Offers and attachments (offers.ts, attach.ts), made on first use. */
+  private offers(): OfferDesk {
+    this.offerDesk ??= new OfferDesk(this.i18n, {
+      socket: () => this.socket,
+      contactName: (c) => this.contactName(c),
+      preview: (id) => {
+        const first = [...(this.messages.get(id)?.values() ?? [])].filter((m) => m.direction === "inbound").sort((a, b) => a.id - b.id)[0];
+        return first ? this.messageText(first) : null;
+      },
+      settled: (c, accepted) => {
+        this.onConversation({ ...this.conversations.get(c.id), ...c } as ConversationView);
+        if (accepted && this.conversations.has(c.id)) this.open(c.id);
+      },
+    });
+    return this.offerDesk;
+  }
+
+  private tray(): AttachTray {
+    this.attachTray ??= new AttachTray(this.i18n, () => this.session?.token ?? null);
+    return this.attachTray;
+  }
+
+  private renderOffers(): void {
+    const me = this.session?.user.id;
+    this.offers().render(this.regions?.offers ?? null, [...this.conversations.values()].filter((c) => isOfferTo(c, me)));
+  }
+
   private open(id: number): void {
     if (this.active === id) return;
     this.active = id;
@@ -381,7 +432,7 @@ export class ConsoleApp {
   /** Customer messages after both the last one read here and the last reply sent. */
   private unread(id: number): number {
     const msgs = [...(this.messages.get(id)?.values() ?? [])];
-    const lastOut = Math.max(0, ...msgs.filter((m) => m.direction === "outbound").map((m) => m.id));
+    const lastOut = Math.max(0, ...msgs.filter((m) => m.direction === "outbound" && !m.private).map((m) => m.id));
     const floor = Math.max(lastOut, this.readUpTo[id] ?? 0);
     return msgs.filter((m) => m.direction === "inbound" && m.id > floor).length;
   }
@@ -401,6 +452,7 @@ export class ConsoleApp {
     this.regions = {
       topbar: region("topbar", "header"),
       banner: region("banner-slot"),
+      offers: region("offers"),
       list: region("conv-list"),
       team: region("team"),
       head: region("conv-head"),
@@ -411,6 +463,8 @@ export class ConsoleApp {
     };
     const r = this.regions;
     r.log.setAttribute("aria-live", "polite");
+    r.offers.setAttribute("aria-live", "assertive");
+    r.offers.setAttribute("aria-label", t("offer.region"));
     r.typing.setAttribute("aria-live", "polite");
     const view = this.allowedView(this.view);
     this.wallboard?.unmount();
@@ -427,13 +481,15 @@ export class ConsoleApp {
     } else {
       main = h("main", { class: "layout", "data-view": "conversations" },
         h("aside", { class: "sidebar" }, h("h2", { class: "section-title" }, t("list.title")), r.list, r.team),
-        h("section", { class: "conversation" }, r.head, r.log, r.typing, r.composer),
+        h("section", { class: "conversation", ...this.dropHandlers() }, r.head, r.log, r.typing, r.composer,
+          h("div", { class: "drop-hint", "aria-hidden": "true" }, t("attach.drop"))),
         r.customer,
       );
     }
-    replaceChildren(this.root, h("div", { class: "app" }, r.topbar, r.banner, main));
+    replaceChildren(this.root, h("div", { class: "app" }, r.topbar, r.banner, r.offers, main));
     this.renderTopbar();
     this.renderBanner();
+    this.renderOffers();
     this.renderList();
     this.renderTeam();
     this.renderConversation();
@@ -484,7 +540,10 @@ export class ConsoleApp {
       class: "status-select",
       "data-status": user.status,
       "aria-label": t("status.label"),
-      onchange: (ev: Event) => this.setStatus((ev.target as HTMLSelectElement).value as AgentStatus),
+      onchange: (ev: Event) => {
+        this.offers().askPermission(); // a user gesture: the moment to ask for offer notifications
+        this.setStatus((ev.target as HTMLSelectElement).value as AgentStatus);
+      },
     },
       h("option", { value: "available", selected: user.status === "available" }, t("status.available")),
       h("option", { value: "away", selected: user.status === "away" }, t("status.away")),
@@ -540,6 +599,7 @@ export class ConsoleApp {
         h("span", { class: "conv-main" },
           h("span", { class: "conv-top" },
             h("span", { class: "conv-name" }, this.contactName(c)),
+            c.state === "offered" ? h("span", { class: "tag offer-flag" }, t("offer.badge")) : null,
             h("span", { class: "conv-time" }, this.i18n.formatTime(last?.created_at ?? c.updated_at))),
           h("span", { class: "conv-bottom" },
             h("span", { class: "conv-preview" }, last ? this.messageText(last) : t("list.noMessages")),
@@ -590,14 +650,19 @@ export class ConsoleApp {
         h("strong", null, this.contactName(c)),
         h("span", { class: "muted" }, `${t("conv.title", { id: c.id })} · ${c.inbox.name} · ${this.i18n.tDynamic("state", c.state)}`)),
       h("div", { class: "spacer" }),
+      this.transfer().button(c),
       h("label", { class: "resolve" }, h("span", { class: "muted" }, t("resolve.reason")), reason,
         h("button", { class: "resolve-button", onclick: () => this.resolve(reason.value as CloseReason) }, t("resolve.button"))),
     );
 
+    // Until an offer is accepted the server refuses replies (409): the box says so.
+    const locked = c.state === "offered";
     const textarea = h("textarea", {
       rows: 2,
+      disabled: locked,
       placeholder: t("reply.placeholder"),
       "aria-label": t("reply.placeholder"),
+      onpaste: (ev: ClipboardEvent) => this.tray().onPaste(c.id, ev),
       oninput: (ev: Event) => {
         const value = (ev.target as HTMLTextAreaElement).value;
         this.drafts.set(c.id, value);
@@ -615,15 +680,28 @@ export class ConsoleApp {
       class: "reply-form",
       onsubmit: (ev: Event) => {
         ev.preventDefault();
+        if (locked) return;
         const text = textarea.value.trim();
-        if (!text) return;
+        if (this.tray().uploading(c.id)) {
+          this.notice = t("attach.wait");
+          this.renderConversation();
+          return;
+        }
+        if (!text && !this.tray().hasReady(c.id)) return;
         textarea.value = "";
         this.drafts.delete(c.id);
-        this.sendReply(text);
+        this.sendReply(text, this.tray().take(c.id));
+        if (this.notice === t("attach.wait")) {
+          this.notice = "";
+          composer.querySelector("p.error")?.remove();
+        }
         textarea.focus();
       },
-    }, textarea, h("button", { type: "submit", class: "primary" }, t("reply.send")));
-    replaceChildren(composer, this.notice ? h("p", { class: "error", role: "alert" }, this.notice) : null, form);
+    }, this.tray().button(c.id, locked), textarea, h("button", { type: "submit", class: "primary", disabled: locked }, t("reply.send")));
+    replaceChildren(composer,
+      this.notice ? h("p", { class: "error", role: "alert" }, this.notice) : null,
+      locked ? h("p", { class: "locked", "data-locked": "offer" }, t("offer.replyLocked")) : null,
+      this.tray().element(c.id), form, this.transfer().noteForm(c));
     this.renderTyping();
 
     const ids = c.contact.identifiers;
@@ -655,11 +733,14 @@ export class ConsoleApp {
     const stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
     const me = this.session?.user.id;
     const stored = [...(this.messages.get(id)?.values() ?? [])].sort((a, b) => a.id - b.id);
-    const bubbles = stored.map((m) => h("div", { class: `msg ${m.direction}`, "data-message-id": m.id },
-      h("div", { class: "bubble" }, this.messageText(m)),
-      h("div", { class: "meta" }, `${this.senderLabel(m, me)} · ${this.i18n.formatTime(m.created_at)}`)));
+    // Internal notes sit apart from the chat (yellow, labelled): the customer never sees them.
+    const bubbles = stored.map((m) => h("div", { class: `msg ${m.direction}${m.private ? " note" : ""}`, "data-message-id": m.id, "data-private": m.private ? "true" : null },
+      m.text || !m.attachments.length ? h("div", { class: "bubble" }, this.messageText(m)) : null,
+      renderAttachments(m.attachments, location.href, this.i18n),
+      h("div", { class: "meta" }, `${m.private ? `${t("note.label")} · ` : ""}${this.senderLabel(m, me)} · ${this.i18n.formatTime(m.created_at)}`)));
     const pending = (this.outbox?.pending(id) ?? []).map((r) => h("div", { class: `msg outbound pending pending-${r.state}`, "data-client-message-id": r.client_message_id },
-      h("div", { class: "bubble" }, r.text),
+      r.text || !r.attachments?.length ? h("div", { class: "bubble" }, r.text) : null,
+      renderAttachments(r.attachments ?? [], location.href, this.i18n),
       h("div", { class: "meta" },
         r.state === "failed" ? t("reply.failed", { message: r.error ?? "" }) : t(r.state === "sending" ? "reply.sending" : "reply.queued"),
         r.state === "failed" ? h("button", { class: "link", onclick: () => this.outbox?.retry(r.client_message_id) }, t("reply.retry")) : null,
@@ -682,6 +763,30 @@ export class ConsoleApp {
       replaceChildren(el);
       delete el.dataset.typing;
     }
+  }
+
+  /** Files dragged onto the open conversation go to its attachments tray. */
+  private dropHandlers(): Record<string, (ev: DragEvent) => void> {
+    const accepts = (ev: DragEvent) => this.active !== null && [...(ev.dataTransfer?.types ?? [])].includes("Files")
+      && this.conversations.get(this.active)?.state !== "offered";
+    const section = (ev: DragEvent) => ev.currentTarget as HTMLElement;
+    return {
+      ondragover: (ev) => {
+        if (!accepts(ev)) return;
+        ev.preventDefault();
+        if (ev.dataTransfer) ev.dataTransfer.dropEffect = "copy";
+        section(ev).classList.add("dropping");
+      },
+      ondragleave: (ev) => {
+        if (!section(ev).contains(ev.relatedTarget as Node | null)) section(ev).classList.remove("dropping");
+      },
+      ondrop: (ev) => {
+        section(ev).classList.remove("dropping");
+        if (!accepts(ev) || this.active === null) return;
+        ev.preventDefault();
+        this.tray().add(this.active, [...(ev.dataTransfer?.files ?? [])]);
+      },
+    };
   }
 
   // ------------------------------------------------------------------------------------------

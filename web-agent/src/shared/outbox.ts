@@ -8,7 +8,7 @@
 //! reload does not lose what was typed. A message leaves the queue only when the server has
 //! acknowledged it (after its commit) or when the same client id shows up in a stored message.
 
-import type { Ack, Message } from "../shared/protocol";
+import type { Ack, Attachment, Message } from "../shared/protocol";
 import { PERMANENT_ERRORS } from "../shared/protocol";
 
 export interface PendingReply {
@@ -16,6 +16,8 @@ export interface PendingReply {
   /** The agent's conversation; null for the widget (the server knows the customer's). */
   conversation_id: number | null;
   text: string;
+  /** Files already uploaded to the media store, sent with the text (which may then be empty). */
+  attachments?: Attachment[];
   created_at: number;
   state: "queued" | "sending" | "failed";
   error?: string;

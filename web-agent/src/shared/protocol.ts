@@ -26,6 +26,8 @@ export interface Attachment {
   url: string | null;
   name: string | null;
   mime: string | null;
+  /** Bytes, when known (uploads always say). */
+  size?: number | null;
 }
 
 export interface Message {
@@ -41,6 +43,8 @@ export interface Message {
   platform_message_id: string | null;
   status: string;
   created_at: number;
+  /** An internal note: agents and supervisors see it, the customer never does. */
+  private?: boolean;
 }
 
 export interface ContactView {
@@ -59,6 +63,8 @@ export interface ConversationView {
   updated_at: number;
   contact: ContactView;
   inbox: { id: number; name: string; kind: ChannelKind };
+  /** While `offered`: when the offer lapses (Unix ms). */
+  offer_expires_at?: number | null;
 }
 
 export interface AckError {

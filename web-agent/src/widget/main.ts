@@ -17,6 +17,7 @@ import { io, type Socket } from "socket.io-client";
 import { h, replaceChildren } from "../shared/dom";
 import { I18n, pickLocale, LOCALES, type Locale } from "../shared/i18n";
 import { ReplyOutbox } from "../shared/outbox";
+import { clipIcon, renderAttachments, uploadErrorText, uploadFile } from "../shared/attachments";
 import { newClientMessageId, type Ack, type ConversationState, type Message, type QueueInfo, type TypingNotice } from "../shared/protocol";
 import { TypingSender, TypingShown } from "../shared/typing";
 import { WIDGET_CSS } from "./style";
@@ -33,6 +34,15 @@ interface WidgetConfig {
 
 type Connection = "connecting" | "online" | "reconnecting" | "error";
 
+/** A file on its way to the media store; sent as a message once uploaded. */
+interface Upload {
+  key: number;
+  name: string;
+  progress: number;
+  /** Why it failed (worded when shown). */
+  failure?: unknown;
+}
+
 class ChatWidget {
   private socket: Socket | null = null;
   private readonly outbox: ReplyOutbox;
@@ -44,6 +54,8 @@ class ChatWidget {
   private connectError = "";
   private state: ConversationState | null = null;
   private queue: QueueInfo | null = null;
+  private uploads: Upload[] = [];
+  private uploadKey = 0;
   /** The customer's typing, sent at most every 2 s; the agent's, shown for 5 s after each notice. */
   private readonly typingOut = new TypingSender<null>(() => this.socket?.emit("typing"));
   private readonly agentTyping = new TypingShown<null>(() => this.renderTyping());
@@ -56,6 +68,7 @@ class ChatWidget {
   private readonly typingLine: HTMLElement;
   private readonly input: HTMLTextAreaElement;
   private readonly sendButton: HTMLButtonElement;
+  private readonly fileInput: HTMLInputElement;
 
   constructor(private readonly cfg: WidgetConfig, private readonly i18n: I18n, shadow: ShadowRoot) {
     const t = i18n.t.bind(i18n);
@@ -66,7 +79,9 @@ class ChatWidget {
         send: async (item, timeoutMs) => {
           const socket = this.socket;
           if (!socket) throw new Error("not connected");
-          const ack = (await socket.timeout(timeoutMs).emitWithAck("message", { client_message_id: item.client_message_id, text: item.text })) as
+          const ack = (await socket.timeout(timeoutMs).emitWithAck("message", {
+            client_message_id: item.client_message_id, text: item.text, ...(item.attachments?.length ? { attachments: item.attachments } : {}),
+          })) as
             Ack<{ message: Message; conversation?: { id: number; state: ConversationState } }>;
           if (ack.ok && ack.conversation) this.setState(ack.conversation.state);
           return ack;
@@ -96,6 +111,8 @@ class ChatWidget {
       },
     });
     this.sendButton = h("button", { type: "submit", class: "send", "aria-label": t("widget.send"), title: t("widget.send") }, sendIcon());
+    this.fileInput = h("input", { type: "file", multiple: true, hidden: true, onchange: () => this.attach() });
+    const attachButton = h("button", { type: "button", class: "attach", "aria-label": t("widget.attach"), title: t("widget.attach"), onclick: () => this.fileInput.click() }, clipIcon());
     this.panel = h("div", { class: "panel", role: "dialog", "aria-label": cfg.title ?? t("widget.title"), hidden: true },
       h("div", { class: "header" },
         h("div", { class: "header-text" }, h("div", { class: "title" }, cfg.title ?? t("widget.title")), this.statusLine),
@@ -103,7 +120,7 @@ class ChatWidget {
       this.queueLine,
       this.log,
       this.typingLine,
-      h("form", { class: "composer", onsubmit: (ev: Event) => { ev.preventDefault(); this.submit(); } }, this.input, this.sendButton));
+      h("form", { class: "composer", onsubmit: (ev: Event) => { ev.preventDefault(); this.submit(); } }, this.fileInput, attachButton, this.input, this.sendButton));
     replaceChildren(shadow, h("style", null, WIDGET_CSS), h("div", { class: "root" }, this.panel, this.launcher));
 
     window.addEventListener("offline", () => this.setConnection("reconnecting"));
@@ -194,6 +211,29 @@ class ChatWidget {
     this.outbox.enqueue({ client_message_id: newClientMessageId("web"), conversation_id: null, text, created_at: Date.now(), state: "queued" });
   }
 
+  /** Uploads the picked files (`POST /api/v1/widget/uploads`) and sends each as a message. */
+  private attach(): void {
+    const files = [...(this.fileInput.files ?? [])];
+    this.fileInput.value = "";
+    const { cfg } = this;
+    const session = localStorage.getItem(this.storageKey("session")) ?? "";
+    for (const file of files) {
+      const up: Upload = { key: ++this.uploadKey, name: file.name || "file", progress: 0 };
+      this.uploads.push(up);
+      uploadFile(`${cfg.server}/api/v1/widget/uploads`, { "x-widget-inbox": String(cfg.inboxId), "x-widget-key": cfg.key, "x-widget-session": session }, file, up.name, (p) => {
+        up.progress = p;
+        this.renderLog();
+      }).then((attachment) => {
+        this.uploads = this.uploads.filter((u) => u !== up);
+        this.outbox.enqueue({ client_message_id: newClientMessageId("web"), conversation_id: null, text: "", attachments: [attachment], created_at: Date.now(), state: "queued" });
+      }, (e: unknown) => {
+        up.failure = e ?? "error";
+        this.renderLog();
+      });
+    }
+    this.renderLog();
+  }
+
   private show(list: Message[], live = false): void {
     let added = 0;
     for (const m of list) {
@@ -278,14 +318,22 @@ class ChatWidget {
     const stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 60;
     const stored = [...this.seen.values()].sort((a, b) => a.id - b.id).map((m) =>
       h("div", { class: `msg ${m.direction === "inbound" ? "mine" : "theirs"}`, "data-message-id": m.id },
-        h("div", { class: "bubble" }, m.text ?? t("message.attachment", { name: m.attachments[0]?.name ?? "" })),
+        m.text || !m.attachments.length ? h("div", { class: "bubble" }, m.text ?? t("message.attachment", { name: m.attachments[0]?.name ?? "" })) : null,
+        renderAttachments(m.attachments, `${this.cfg.server}/`, this.i18n),
         h("div", { class: "meta" }, this.i18n.formatTime(m.created_at))));
     const pending = this.outbox.pending(null).map((p) =>
       h("div", { class: "msg mine pending", "data-client-message-id": p.client_message_id },
-        h("div", { class: "bubble" }, p.text),
+        p.text || !p.attachments?.length ? h("div", { class: "bubble" }, p.text) : null,
+        renderAttachments(p.attachments ?? [], `${this.cfg.server}/`, this.i18n),
         h("div", { class: "meta" }, p.state === "failed" ? t("reply.failed", { message: p.error ?? "" }) : t("widget.sending"))));
-    replaceChildren(this.log, h("div", { class: "msg theirs welcome" }, h("div", { class: "bubble" }, t("widget.welcome"))), ...stored, ...pending);
-    if (stick || pending.length) this.log.scrollTop = this.log.scrollHeight;
+    const uploads = this.uploads.map((u) =>
+      h("div", { class: `msg mine pending upload${u.failure ? " failed" : ""}`, "data-upload": u.failure ? "failed" : "uploading" },
+        h("div", { class: "bubble" }, u.name),
+        h("div", { class: "meta", role: u.failure ? "alert" : null },
+          u.failure ? uploadErrorText(u.failure, this.i18n) : t("widget.uploading", { percent: Math.round(u.progress * 100) }),
+          u.failure ? h("button", { type: "button", class: "dismiss", "aria-label": t("widget.close"), onclick: () => { this.uploads = this.uploads.filter((x) => x !== u); this.renderLog(); } }, "×") : null)));
+    replaceChildren(this.log, h("div", { class: "msg theirs welcome" }, h("div", { class: "bubble" }, t("widget.welcome"))), ...stored, ...pending, ...uploads);
+    if (stick || pending.length || uploads.length) this.log.scrollTop = this.log.scrollHeight;
   }
 }
 

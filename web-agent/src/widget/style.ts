@@ -54,6 +54,23 @@ textarea {
 textarea:focus { outline: none; border-color: #1f6feb; box-shadow: 0 0 0 3px #e8f0fe; }
 .send { width: 40px; height: 40px; border-radius: 10px; border: 0; background: #1f6feb; color: #fff; display: grid; place-items: center; flex: none; }
 .send svg { width: 18px; height: 18px; }
+.attach { width: 36px; height: 40px; border: 0; background: none; color: #656d76; display: grid; place-items: center; flex: none; border-radius: 10px; }
+.attach:hover { color: #1f6feb; background: #f0f4fa; }
+.attach svg { width: 20px; height: 20px; }
+.attachments { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 4px; margin-top: 4px; }
+.mine .attachments { justify-content: flex-end; }
+.attachment.image { display: block; line-height: 0; border-radius: 10px; overflow: hidden; border: 1px solid #e3e6ea; }
+.thumb { max-width: 200px; max-height: 150px; display: block; object-fit: cover; }
+.attachment.file svg { width: 16px; height: 16px; color: #656d76; flex: none; }
+.attachment.file {
+  display: inline-flex; align-items: center; gap: 6px; padding: 6px 10px; border: 1px solid #d0d7de; border-radius: 10px;
+  background: #fff; color: #1f2328; text-decoration: none; font-size: 13px; max-width: 100%;
+}
+.file-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 160px; }
+.file-size { color: #656d76; font-size: 12px; }
+.file-action { color: #1f6feb; font-size: 12px; font-weight: 600; }
+.upload.failed .meta { color: #cf222e; }
+.dismiss { border: 0; background: none; color: inherit; padding: 0 4px; }
 @media (max-width: 480px) {
   .root { right: 12px; bottom: 12px; left: 12px; }
   .panel { width: 100%; height: calc(100vh - 100px); }
