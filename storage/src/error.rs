@@ -22,6 +22,9 @@ pub(crate) enum Error {
     /// A stored value this version cannot read (an unknown enum spelling, invalid UTF-8).
     #[error("unreadable stored value: {0}")]
     Corrupt(String),
+    /// Inbox secrets that cannot be opened with the configured keys: fail closed.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
     /// A race was lost in a way that a fresh attempt resolves (e.g. a conflicting row vanished
     /// between the insert that skipped it and the select that looked for it).
     #[error("transient conflict: {0}")]

@@ -21,6 +21,7 @@ mod dialect;
 mod error;
 mod exec;
 mod migrations;
+pub mod secrets;
 mod sql;
 pub mod testkit;
 
@@ -57,6 +58,8 @@ impl Default for StoreOptions {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// Seals and opens inbox secrets (`secrets`); without a key they are plaintext JSON.
+    secrets: std::sync::Arc<secrets::SecretsKeyring>,
 }
 
 /// Connects to `database_url` (`postgres://`, `postgresql://`, `mysql://`, `mariadb://` or
@@ -121,7 +124,7 @@ impl SqlStore {
             }
         };
         let pool = pool.connect(&url).await.map_err(error::Error::from)?;
-        let store = SqlStore { pool, dialect };
+        let store = SqlStore { pool, dialect, secrets: Default::default() };
         if options.migrate {
             store.migrate().await?;
         }
@@ -161,6 +164,12 @@ impl SqlStore {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// This store with inbox secrets sealed by `keyring` (same pool). See [`secrets`].
+    pub fn with_secrets(mut self, keyring: secrets::SecretsKeyring) -> Self {
+        self.secrets = std::sync::Arc::new(keyring);
+        self
     }
 
     /// Closes the pool, waiting for checked-out connections to come back.

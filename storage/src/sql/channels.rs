@@ -99,7 +99,7 @@ impl SqlStore {
     pub(super) async fn list_inboxes_by_kind_unscoped_impl(&self, kind: ChannelKind) -> Result<Vec<Inbox>> {
         let sql = format!("SELECT {INBOX_COLS} FROM inboxes WHERE kind = ? ORDER BY id");
         let found = sqlx::query(&self.sql(&sql)).bind(kind.as_str()).fetch_all(&self.pool).await?;
-        found.iter().map(rows::inbox).collect()
+        found.iter().map(|r| rows::inbox(r, &self.secrets)).collect()
     }
 
     pub(super) async fn get_channel_cursor_impl(&self, inbox: InboxId) -> Result<Option<String>> {

@@ -1,12 +1,15 @@
 //! Inboxes (a tenant's channels) and contacts. Inbox settings and secrets are JSON text; the
-//! secrets travel inside `Inbox` for the server's use, and the core type keeps them out of any
-//! serialized output.
+//! secrets column is sealed with the store's keyring (`crate::secrets`) on every write and opened
+//! on every read. The secrets travel inside `Inbox` for the server's use, and the core type keeps
+//! them out of any serialized output.
 
 use super::not_found;
 use super::rows::{self, CONTACT_COLS, INBOX_COLS};
 use crate::error::Result;
 use crate::exec::{bind_all, insert_id, Arg};
+use crate::secrets::SecretsReport;
 use crate::SqlStore;
+use switchboard_core::StoreError;
 use switchboard_core::domain::*;
 use switchboard_core::ids::*;
 use switchboard_core::time::Millis;
@@ -30,7 +33,7 @@ impl SqlStore {
             .bind(&inbox.name)
             .bind(inbox.kind.as_str())
             .bind(serde_json::to_string(&inbox.settings)?)
-            .bind(serde_json::to_string(&inbox.secrets)?)
+            .bind(self.secrets.seal(inbox.tenant_id, &serde_json::to_string(&inbox.secrets)?)?)
             .bind(i64::from(inbox.mask_identifiers))
             .bind(inbox.team_id.map(|t| t.0))
             .bind(inbox.token_hash.as_deref())
@@ -44,7 +47,7 @@ impl SqlStore {
     pub(super) async fn get_inbox_impl(&self, tenant: TenantId, id: InboxId) -> Result<Inbox> {
         let sql = format!("SELECT {INBOX_COLS} FROM inboxes WHERE id = ? AND tenant_id = ?");
         match sqlx::query(&self.sql(&sql)).bind(id.0).bind(tenant.0).fetch_optional(&self.pool).await? {
-            Some(row) => rows::inbox(&row),
+            Some(row) => rows::inbox(&row, &self.secrets),
             None => not_found(),
         }
     }
@@ -52,7 +55,7 @@ impl SqlStore {
     pub(super) async fn list_inboxes_impl(&self, tenant: TenantId) -> Result<Vec<Inbox>> {
         let sql = format!("SELECT {INBOX_COLS} FROM inboxes WHERE tenant_id = ? ORDER BY id");
         let found = sqlx::query(&self.sql(&sql)).bind(tenant.0).fetch_all(&self.pool).await?;
-        found.iter().map(rows::inbox).collect()
+        found.iter().map(|r| rows::inbox(r, &self.secrets)).collect()
     }
 
     pub(super) async fn update_inbox_impl(
@@ -74,7 +77,7 @@ impl SqlStore {
         }
         if let Some(secrets) = &patch.secrets {
             sets.push("secrets = ?");
-            args.push(Arg::Text(serde_json::to_string(secrets)?));
+            args.push(Arg::Text(self.secrets.seal(tenant, &serde_json::to_string(secrets)?)?));
         }
         if let Some(mask) = patch.mask_identifiers {
             sets.push("mask_identifiers = ?");
@@ -106,9 +109,59 @@ impl SqlStore {
     pub(super) async fn get_inbox_unscoped_impl(&self, id: InboxId) -> Result<Option<(Inbox, Option<String>)>> {
         let sql = format!("SELECT {INBOX_COLS} FROM inboxes WHERE id = ?");
         match sqlx::query(&self.sql(&sql)).bind(id.0).fetch_optional(&self.pool).await? {
-            Some(row) => Ok(Some((rows::inbox(&row)?, rows::inbox_token_hash(&row)?))),
+            Some(row) => Ok(Some((rows::inbox(&row, &self.secrets)?, rows::inbox_token_hash(&row)?))),
             None => Ok(None),
         }
+    }
+
+    /// Seals every inbox's secrets that need it: plaintext rows (written before encryption)
+    /// always, and — when `rotate` — rows under a previous key, so that key can be retired.
+    /// Opens every row on the way, so it also proves the keyring can read the whole table: the
+    /// first row it cannot open is an error naming the inbox and the key id, and nothing after
+    /// it is touched. Each reseal is a compare-and-swap on the old column value, so a concurrent
+    /// write (an admin rotating a token, another node resealing) is never overwritten.
+    pub async fn reseal_inbox_secrets(&self, rotate: bool) -> std::result::Result<SecretsReport, StoreError> {
+        let rows = sqlx::query(&self.sql("SELECT id, tenant_id, secrets FROM inboxes ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(crate::error::Error::from)?;
+        let mut report = SecretsReport::default();
+        for row in &rows {
+            let id = crate::exec::int(row, "id")?;
+            let tenant = TenantId(crate::exec::int(row, "tenant_id")?);
+            let stored = crate::exec::text(row, "secrets")?;
+            let (plain, state) = self
+                .secrets
+                .open(tenant, &stored)
+                .map_err(|e| StoreError::Unavailable(format!("inbox {id}: {e}")))?;
+            report.inboxes += 1;
+            if !self.secrets.needs_reseal(&state, rotate) {
+                continue;
+            }
+            let sealed = self.secrets.seal(tenant, &plain).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let done = sqlx::query(&self.sql("UPDATE inboxes SET secrets = ? WHERE id = ? AND secrets = ?"))
+                .bind(&sealed)
+                .bind(id)
+                .bind(&stored)
+                .execute(&self.pool)
+                .await
+                .map_err(crate::error::Error::from)?;
+            if done.rows_affected() == 1 {
+                report.resealed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The `secrets` column of an inbox exactly as stored (sealed or, before encryption, plain
+    /// JSON): for operators' checks and the storage suite, never for the API.
+    pub async fn stored_inbox_secrets(&self, id: InboxId) -> std::result::Result<Option<String>, StoreError> {
+        let row = sqlx::query(&self.sql("SELECT secrets FROM inboxes WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(crate::error::Error::from)?;
+        Ok(row.map(|r| crate::exec::text(&r, "secrets")).transpose()?)
     }
 
     // ---- contacts ----------------------------------------------------------------------------

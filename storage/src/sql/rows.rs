@@ -68,14 +68,18 @@ pub(crate) fn team(row: &AnyRow) -> Result<Team> {
 pub(crate) const INBOX_COLS: &str = "id, tenant_id, name, kind, settings, secrets, mask_identifiers, team_id, \
      token_hash, created_at, updated_at";
 
-pub(crate) fn inbox(row: &AnyRow) -> Result<Inbox> {
+/// An inbox row; its secrets are opened with `keyring` (sealed rows) or read as plaintext JSON
+/// (rows written before encryption).
+pub(crate) fn inbox(row: &AnyRow, keyring: &crate::secrets::SecretsKeyring) -> Result<Inbox> {
+    let tenant_id = TenantId(int(row, "tenant_id")?);
+    let (secrets, _) = keyring.open(tenant_id, &text(row, "secrets")?)?;
     Ok(Inbox {
         id: InboxId(int(row, "id")?),
         tenant_id: TenantId(int(row, "tenant_id")?),
         name: text(row, "name")?,
         kind: parsed(row, "kind", ChannelKind::parse)?,
         settings: json(row, "settings")?,
-        secrets: json(row, "secrets")?,
+        secrets: serde_json::from_str(&secrets)?,
         mask_identifiers: flag(row, "mask_identifiers")?,
         team_id: opt_int(row, "team_id")?.map(TeamId),
         created_at: int(row, "created_at")?,
@@ -146,7 +150,8 @@ pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
 }
 
 pub(crate) const MESSAGE_COLS: &str = "id, tenant_id, conversation_id, inbox_id, direction, sender_kind, \
-     sender_user_id, text, attachments, platform_message_id, client_message_id, status, created_at, private";
+     sender_user_id, text, attachments, platform_message_id, client_message_id, status, created_at, private, \
+     delivered_via_inbox_id";
 
 pub(crate) fn message(row: &AnyRow) -> Result<Message> {
     Ok(Message {
@@ -165,6 +170,7 @@ pub(crate) fn message(row: &AnyRow) -> Result<Message> {
         created_at: int(row, "created_at")?,
         // NULL (a row from before the column) reads as a public message.
         private: opt_int(row, "private")?.is_some_and(|p| p != 0),
+        delivered_via_inbox_id: opt_int(row, "delivered_via_inbox_id")?.map(InboxId),
     })
 }
 
