@@ -17,13 +17,14 @@ mod fanout;
 mod lease;
 mod memory;
 mod redis_bus;
+pub mod shared;
 
 use std::sync::Arc;
 
 pub use lease::Lease;
 pub use memory::MemoryBus;
 pub use redis_bus::{RedisBus, RedisBusOptions};
-pub use switchboard_core::bus::{Bus, BusError, BusEvent};
+pub use switchboard_core::bus::{Bus, BusError, BusEvent, SharedState};
 
 /// Key prefix used when the configuration names none: channels and keys look like `sb:events`,
 /// `sb:presence:42`, `sb:lease:inbox-poller:7`.

@@ -34,6 +34,8 @@ pub struct MemoryBus {
     presence: Mutex<HashMap<UserId, HashMap<String, Instant>>>,
     /// lease key -> (owner, instant the lease lapses).
     leases: Mutex<HashMap<String, (String, Instant)>>,
+    /// Token buckets and cached values (see `crate::shared`).
+    pub(crate) shared: crate::shared::MemoryShared,
 }
 
 impl std::fmt::Debug for MemoryBus {
@@ -60,7 +62,12 @@ impl MemoryBus {
         // The initial receiver is dropped at once: a broadcast channel only buffers for live
         // receivers, so events published with no subscriber are simply discarded.
         let (events, _) = broadcast::channel(capacity.max(1));
-        MemoryBus { events, presence: Mutex::new(HashMap::new()), leases: Mutex::new(HashMap::new()) }
+        MemoryBus {
+            events,
+            presence: Mutex::new(HashMap::new()),
+            leases: Mutex::new(HashMap::new()),
+            shared: Default::default(),
+        }
     }
 
     fn presence(&self) -> MutexGuard<'_, HashMap<UserId, HashMap<String, Instant>>> {

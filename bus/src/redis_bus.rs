@@ -265,7 +265,7 @@ impl RedisBus {
     /// notification (clients dedupe by id), presence and lease scripts are idempotent for the
     /// same owner/connection — except that a retried release may report `false` after the first
     /// attempt released.
-    async fn with_retry<T, F, Fut>(&self, what: &'static str, mut op: F) -> Result<T, BusError>
+    pub(crate) async fn with_retry<T, F, Fut>(&self, what: &'static str, mut op: F) -> Result<T, BusError>
     where
         F: FnMut(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = RedisResult<T>>,

@@ -56,8 +56,26 @@ pub trait Lease: Send + Sync + 'static {
     async fn release_lease(&self, key: &str, owner: &str) -> Result<bool, BusError>;
 }
 
+/// Small state shared by every node: token buckets (outbound rate limits) and a cache of values
+/// with a time to live (platform access tokens). In-process on a single node, in Redis when
+/// several nodes share one. See `switchboard_bus::shared` for the layout and guarantees.
 #[async_trait]
-pub trait Bus: Lease + Send + Sync + 'static {
+pub trait SharedState: Send + Sync + 'static {
+    /// Takes one token from the bucket `key`, which holds at most `burst` tokens and refills at
+    /// `per_sec` tokens a second (a bucket never seen starts full). Returns 0 when a token was
+    /// taken, otherwise how many milliseconds until one will be there (and takes nothing), so the
+    /// caller can defer exactly that long instead of polling. `per_sec` and `burst` must be
+    /// positive.
+    async fn take_token(&self, key: &str, per_sec: f64, burst: f64) -> Result<u64, BusError>;
+    /// The cached value of `key`, if set and not expired.
+    async fn cache_get(&self, key: &str) -> Result<Option<String>, BusError>;
+    /// Sets `key` to `value` for `ttl_ms` (positive).
+    async fn cache_set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), BusError>;
+    async fn cache_delete(&self, key: &str) -> Result<(), BusError>;
+}
+
+#[async_trait]
+pub trait Bus: Lease + SharedState + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Delivers the event to every subscriber on every node, this one included.
     async fn publish(&self, event: &BusEvent) -> Result<(), BusError>;

@@ -348,6 +348,10 @@ pub struct Message {
     /// outbox entry, not emitted to the widget, left out of the widget's resync).
     #[serde(default)]
     pub private: bool,
+    /// The inbox that actually delivered this outbound message when it was not its own: a
+    /// fallback inbox used while the own inbox's circuit was open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_via_inbox_id: Option<InboxId>,
 }
 
 /// A customer message as a channel hands it to ingestion.
@@ -500,4 +504,27 @@ mod tests {
             prop_assert!(hidden + 4 >= s.chars().count());
         }
     }
+}
+
+/// A canned response: a reply an agent inserts by typing `/shortcut` in the reply box. The
+/// shortcut is unique within the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CannedResponse {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    /// Lowercase letters, digits, `-` and `_`, 1–64 characters (typed after `/`).
+    pub shortcut: String,
+    pub title: String,
+    /// The text inserted; `{{contact.name}}` is filled in by the console.
+    pub body: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What creating or replacing a canned response stores (validated by the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCannedResponse {
+    pub shortcut: String,
+    pub title: String,
+    pub body: String,
 }

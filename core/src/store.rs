@@ -203,4 +203,51 @@ pub trait Store: Send + Sync + 'static {
     async fn record_hook_call(&self, call: NewHookCall) -> StoreResult<()>;
     /// The newest calls first.
     async fn list_hook_calls(&self, tenant: TenantId, inbox: InboxId, limit: i64) -> StoreResult<Vec<HookCall>>;
+
+    // ---- gateway delivery ------------------------------------------------------------------
+    /// Keeps a platform reply token (LINE) for a conversation, replacing an older one only with
+    /// one that expires later.
+    #[allow(clippy::too_many_arguments)]
+    async fn set_reply_token(&self, tenant: TenantId, conversation: ConversationId, inbox: InboxId, message: MessageId, token: &str, expires_at: Millis, now: Millis) -> StoreResult<()>;
+    /// Takes (removes and returns) the conversation's reply token if it is still valid at `now`;
+    /// of several concurrent callers at most one gets it.
+    async fn take_reply_token(&self, tenant: TenantId, conversation: ConversationId, now: Millis) -> StoreResult<Option<String>>;
+    /// Records that `via` (a fallback inbox) delivered an outbound message.
+    async fn set_delivered_via(&self, tenant: TenantId, message: MessageId, via: InboxId, now: Millis) -> StoreResult<()>;
+    /// Reschedules a claimed entry for `at` without counting the claim as an attempt (a delivery
+    /// held back by a rate limit or by an earlier reply was never tried).
+    async fn defer_outbox(&self, id: OutboxId, at: Millis, now: Millis) -> StoreResult<()>;
+    /// The latest `next_attempt_at` of pending `kind` entries older than `before` for messages
+    /// of `conversation` on `inbox`; `None` when no earlier reply waits.
+    async fn earlier_pending_delivery(&self, tenant: TenantId, inbox: InboxId, conversation: ConversationId, kind: &str, before: OutboxId) -> StoreResult<Option<Millis>>;
+    /// Queues a message-less job entry (e.g. an inbound media fetch) unless one of this kind with
+    /// the same payload exists on the inbox; returns it and whether it is new.
+    async fn enqueue_outbox_once(&self, tenant: TenantId, inbox: InboxId, kind: &str, payload: &serde_json::Value, now: Millis) -> StoreResult<(OutboxEntry, bool)>;
+
+    // ---- console: canned responses, wrap-up templates, a contact's history ------------------
+    /// The tenant's canned responses, by shortcut.
+    async fn list_canned_responses(&self, tenant: TenantId) -> StoreResult<Vec<CannedResponse>>;
+    /// `Conflict` when the tenant already has this shortcut.
+    async fn create_canned_response(&self, tenant: TenantId, canned: NewCannedResponse, now: Millis) -> StoreResult<CannedResponse>;
+    /// Replaces shortcut, title and body; `Conflict` when the new shortcut is taken.
+    async fn update_canned_response(&self, tenant: TenantId, id: i64, canned: NewCannedResponse, now: Millis) -> StoreResult<CannedResponse>;
+    async fn delete_canned_response(&self, tenant: TenantId, id: i64) -> StoreResult<()>;
+    /// The team's wrap-up template (the resolve dialog's form), `None` if it has none;
+    /// `NotFound` for another tenant's or an unknown team.
+    async fn get_team_wrap_up_template(&self, tenant: TenantId, team: TeamId) -> StoreResult<Option<serde_json::Value>>;
+    /// Sets (or with `None` clears) the template; the caller validates it.
+    async fn set_team_wrap_up_template(&self, tenant: TenantId, team: TeamId, template: Option<serde_json::Value>, now: Millis) -> StoreResult<()>;
+    /// `resolve`, and in the same transaction stores the agent's wrap-up form values (validated
+    /// by the caller) as the conversation's `attributes.wrap_up`.
+    async fn resolve_with_wrap_up(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        actor: Option<UserId>,
+        reason: CloseReason,
+        wrap_up: serde_json::Value,
+        now: Millis,
+    ) -> StoreResult<Conversation>;
+    /// The contact's conversations, newest first, at most `limit`.
+    async fn list_contact_conversations(&self, tenant: TenantId, contact: ContactId, limit: i64) -> StoreResult<Vec<Conversation>>;
 }

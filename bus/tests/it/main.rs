@@ -10,3 +10,4 @@ mod conformance;
 mod events;
 mod memory;
 mod redis;
+mod shared;

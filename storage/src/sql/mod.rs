@@ -4,8 +4,10 @@
 
 mod assignment;
 mod bot;
+mod canned;
 mod channels;
 mod conversations;
+mod gateway;
 mod inboxes;
 mod offers;
 mod outbox;
@@ -364,7 +366,7 @@ impl Store for SqlStore {
         reason: CloseReason,
         now: Millis,
     ) -> StoreResult<Conversation> {
-        self.run(|| self.resolve_impl(tenant, conversation, actor, reason, now)).await
+        self.run(|| self.resolve_impl(tenant, conversation, actor, reason, None, now)).await
     }
     async fn tenants_with_queued(&self) -> StoreResult<Vec<TenantId>> {
         self.run(|| self.tenants_with_queued_impl()).await
@@ -516,5 +518,85 @@ impl Store for SqlStore {
 
     async fn list_hook_calls(&self, tenant: TenantId, inbox: InboxId, limit: i64) -> StoreResult<Vec<HookCall>> {
         self.run(|| self.list_hook_calls_impl(tenant, inbox, limit)).await
+    }
+
+    async fn set_reply_token(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        inbox: InboxId,
+        message: MessageId,
+        token: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.run(|| self.set_reply_token_impl(tenant, conversation, inbox, message, token, expires_at, now)).await
+    }
+
+    async fn take_reply_token(&self, tenant: TenantId, conversation: ConversationId, now: Millis) -> StoreResult<Option<String>> {
+        self.run(|| self.take_reply_token_impl(tenant, conversation, now)).await
+    }
+
+    async fn set_delivered_via(&self, tenant: TenantId, message: MessageId, via: InboxId, now: Millis) -> StoreResult<()> {
+        self.run(|| self.set_delivered_via_impl(tenant, message, via, now)).await
+    }
+
+    async fn defer_outbox(&self, id: OutboxId, at: Millis, now: Millis) -> StoreResult<()> {
+        self.run(|| self.defer_outbox_impl(id, at, now)).await
+    }
+
+    async fn earlier_pending_delivery(
+        &self,
+        tenant: TenantId,
+        inbox: InboxId,
+        conversation: ConversationId,
+        kind: &str,
+        before: OutboxId,
+    ) -> StoreResult<Option<Millis>> {
+        self.run(|| self.earlier_pending_delivery_impl(tenant, inbox, conversation, kind, before)).await
+    }
+
+    async fn enqueue_outbox_once(
+        &self,
+        tenant: TenantId,
+        inbox: InboxId,
+        kind: &str,
+        payload: &serde_json::Value,
+        now: Millis,
+    ) -> StoreResult<(OutboxEntry, bool)> {
+        self.run(|| self.enqueue_outbox_once_impl(tenant, inbox, kind, payload, now)).await
+    }
+
+    async fn list_canned_responses(&self, tenant: TenantId) -> StoreResult<Vec<CannedResponse>> {
+        self.run(|| self.list_canned_responses_impl(tenant)).await
+    }
+    async fn create_canned_response(&self, tenant: TenantId, canned: NewCannedResponse, now: Millis) -> StoreResult<CannedResponse> {
+        self.run(|| self.create_canned_response_impl(tenant, &canned, now)).await
+    }
+    async fn update_canned_response(&self, tenant: TenantId, id: i64, canned: NewCannedResponse, now: Millis) -> StoreResult<CannedResponse> {
+        self.run(|| self.update_canned_response_impl(tenant, id, &canned, now)).await
+    }
+    async fn delete_canned_response(&self, tenant: TenantId, id: i64) -> StoreResult<()> {
+        self.run(|| self.delete_canned_response_impl(tenant, id)).await
+    }
+    async fn get_team_wrap_up_template(&self, tenant: TenantId, team: TeamId) -> StoreResult<Option<serde_json::Value>> {
+        self.run(|| self.get_team_wrap_up_template_impl(tenant, team)).await
+    }
+    async fn set_team_wrap_up_template(&self, tenant: TenantId, team: TeamId, template: Option<serde_json::Value>, now: Millis) -> StoreResult<()> {
+        self.run(|| self.set_team_wrap_up_template_impl(tenant, team, template.as_ref(), now)).await
+    }
+    async fn resolve_with_wrap_up(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        actor: Option<UserId>,
+        reason: CloseReason,
+        wrap_up: serde_json::Value,
+        now: Millis,
+    ) -> StoreResult<Conversation> {
+        self.run(|| self.resolve_impl(tenant, conversation, actor, reason, Some(&wrap_up), now)).await
+    }
+    async fn list_contact_conversations(&self, tenant: TenantId, contact: ContactId, limit: i64) -> StoreResult<Vec<Conversation>> {
+        self.run(|| self.list_contact_conversations_impl(tenant, contact, limit)).await
     }
 }
