@@ -16,10 +16,21 @@ use crate::DeliveryError;
 
 /// An inbox's channel configuration: `settings` are visible to admins (ids, base URLs),
 /// `secrets` are not (tokens, app secrets, AES keys).
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows the secrets' key names only.
+#[derive(Clone, Default)]
 pub struct ChannelConfig {
     pub settings: Value,
     pub secrets: Value,
+}
+
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.secrets.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        f.debug_struct("ChannelConfig")
+            .field("settings", &self.settings)
+            .field("secrets", &format_args!("[REDACTED: {}]", names.join(", ")))
+            .finish()
+    }
 }
 
 impl ChannelConfig {
@@ -155,6 +166,52 @@ pub struct OutboundMessage {
     /// When the customer last wrote (ms), for platforms with a reply window (WhatsApp 24 h).
     pub last_inbound_at_ms: Option<i64>,
     pub now_ms: i64,
+    /// For each attachment (same index), its bytes when it is a file of our media store, for
+    /// platforms that take uploads (Telegram, WhatsApp, Messenger, WeChat). Such an
+    /// attachment's `url` is then a signed link the platform can fetch when the server has a
+    /// public URL (absolute), or relative when it has none (then only uploads can carry it).
+    /// Empty, or shorter than `attachments`, means "no bytes" for the rest.
+    pub files: Vec<Option<OutboundFile>>,
+}
+
+impl OutboundMessage {
+    /// The stored bytes of attachment `index`, if the server supplied them.
+    pub fn file(&self, index: usize) -> Option<&OutboundFile> {
+        self.files.get(index).and_then(Option::as_ref)
+    }
+
+    /// Attachment `index`'s URL if a platform can fetch it (absolute http or https).
+    pub fn public_url(&self, index: usize) -> Option<&str> {
+        self.attachments
+            .get(index)
+            .and_then(|a| a.url.as_deref())
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+    }
+}
+
+/// One file of our media store, as an upload to a platform needs it.
+#[derive(Clone, PartialEq)]
+pub struct OutboundFile {
+    pub bytes: Vec<u8>,
+    /// Sniffed from the content when it was stored.
+    pub mime: String,
+    pub name: String,
+}
+
+impl std::fmt::Debug for OutboundFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundFile").field("mime", &self.mime).field("name", &self.name).field("len", &self.bytes.len()).finish()
+    }
+}
+
+impl OutboundFile {
+    /// A multipart file part carrying these bytes.
+    pub fn part(&self) -> Result<reqwest::multipart::Part, crate::DeliveryError> {
+        reqwest::multipart::Part::bytes(self.bytes.clone())
+            .file_name(self.name.clone())
+            .mime_str(&self.mime)
+            .map_err(|e| crate::DeliveryError::Permanent(format!("bad media type {:?}: {e}", self.mime)))
+    }
 }
 
 /// What the platform said about a sent message.
@@ -219,4 +276,16 @@ pub fn location_content(
 /// A `geo:` URI (RFC 5870) for a shared location.
 pub fn geo_uri(latitude: f64, longitude: f64) -> String {
     format!("geo:{latitude},{longitude}")
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn channel_config_debug_hides_secret_values() {
+        let c = ChannelConfig { settings: serde_json::json!({"app_id": "wx1"}), secrets: serde_json::json!({"app_secret": "s3cr3t-xyz"}) };
+        let shown = format!("{c:?}");
+        assert!(shown.contains("app_secret") && shown.contains("wx1") && !shown.contains("s3cr3t-xyz"), "{shown}");
+    }
 }

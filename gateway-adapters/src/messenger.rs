@@ -110,8 +110,23 @@ impl ChannelAdapter for MessengerAdapter {
         let token = meta::access_token(config)?;
         let url = format!("{}/{}/messages", meta::graph_root(config), Self::sender_node(config));
 
+        // An attachment the platform can fetch goes by URL; a file of our store without a public
+        // link is uploaded first (`/{page}/message_attachments`, Messenger only) and sent by id.
+        let mut uploaded = Vec::with_capacity(message.attachments.len());
+        for (index, attachment) in message.attachments.iter().enumerate() {
+            uploaded.push(match (message.public_url(index), message.file(index)) {
+                (None, Some(_)) if self.kind == ChannelKind::Instagram => {
+                    return Err(DeliveryError::Permanent(format!(
+                        "Instagram takes a {} attachment only by a public URL: set the server's public_url",
+                        attachment.kind
+                    )));
+                }
+                (None, Some(file)) => Some(self.upload_attachment(http, config, token, attachment, file).await?),
+                _ => None,
+            });
+        }
         let mut last_id = None;
-        for content in outbound_contents(message)? {
+        for content in outbound_contents(message, &uploaded)? {
             let mut body = json!({ "recipient": { "id": message.to }, "message": content });
             if tagged {
                 body["messaging_type"] = json!("MESSAGE_TAG");
@@ -286,30 +301,62 @@ fn parse_attachment(attachment: &Value) -> Option<(ContentKind, Attachment)> {
 
 /// The `message` objects for one reply, in sending order: the Send API takes text or one
 /// attachment per message.
-fn outbound_contents(message: &OutboundMessage) -> Result<Vec<Value>, DeliveryError> {
+fn outbound_contents(message: &OutboundMessage, uploaded: &[Option<String>]) -> Result<Vec<Value>, DeliveryError> {
     let mut contents = Vec::new();
     if let Some(text) = message.text.as_deref().filter(|t| !t.trim().is_empty()) {
         contents.push(json!({ "text": text }));
     }
-    for attachment in &message.attachments {
+    for (index, attachment) in message.attachments.iter().enumerate() {
+        let kind = attachment_type(attachment);
+        if let Some(id) = uploaded.get(index).and_then(Option::as_deref) {
+            contents.push(json!({ "attachment": { "type": kind, "payload": { "attachment_id": id } } }));
+            continue;
+        }
         let url = attachment
             .url
             .as_deref()
             .ok_or_else(|| DeliveryError::Permanent("attachment has no URL to send".into()))?;
-        let mime = attachment.mime.as_deref().unwrap_or("");
-        let kind = match attachment.kind.as_str() {
-            "image" | "sticker" => "image",
-            "video" => "video",
-            "audio" => "audio",
-            _ if mime.starts_with("image/") => "image",
-            _ if mime.starts_with("video/") => "video",
-            _ if mime.starts_with("audio/") => "audio",
-            _ => "file",
-        };
         contents.push(json!({ "attachment": { "type": kind, "payload": { "url": url, "is_reusable": true } } }));
     }
     if contents.is_empty() {
         return Err(DeliveryError::Permanent("nothing to send: no text and no attachments".into()));
     }
     Ok(contents)
+}
+
+/// The Send API's attachment type for one of our attachments.
+fn attachment_type(attachment: &Attachment) -> &'static str {
+    let mime = attachment.mime.as_deref().unwrap_or("");
+    match attachment.kind.as_str() {
+        "image" | "sticker" => "image",
+        "video" => "video",
+        "audio" => "audio",
+        _ if mime.starts_with("image/") => "image",
+        _ if mime.starts_with("video/") => "video",
+        _ if mime.starts_with("audio/") => "audio",
+        _ => "file",
+    }
+}
+
+impl MessengerAdapter {
+    /// Uploads one file with the Attachment Upload API (multipart: `message` with the type and
+    /// `is_reusable`, `filedata`) and answers its `attachment_id`.
+    async fn upload_attachment(
+        &self,
+        http: &reqwest::Client,
+        config: &ChannelConfig,
+        token: &str,
+        attachment: &Attachment,
+        file: &crate::OutboundFile,
+    ) -> Result<String, DeliveryError> {
+        let url = format!("{}/{}/message_attachments", meta::graph_root(config), Self::sender_node(config));
+        let message = json!({ "attachment": { "type": attachment_type(attachment), "payload": { "is_reusable": true } } });
+        let form = reqwest::multipart::Form::new().text("message", message.to_string()).part("filedata", file.part()?);
+        match meta::send_graph(http.post(&url).query(&[("access_token", token)]).multipart(form)).await? {
+            Ok(answer) => answer.get("attachment_id").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+                DeliveryError::Transient("Messenger attachment upload answered no attachment_id".into())
+            }),
+            Err(e) => Err(e.classify()),
+        }
+    }
 }

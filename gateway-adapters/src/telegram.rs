@@ -135,8 +135,14 @@ impl ChannelAdapter for TelegramAdapter {
         // Telegram has no idempotency key: the calls go one by one, and a retry after a partial
         // failure repeats the parts that did go out. One text or one attachment (the usual
         // reply) is a single call and cannot be duplicated this way.
-        for (method, body) in &calls {
-            let result = api.call(http.post(api.method_url(method)).json(body), CALL_TIMEOUT).await?;
+        for (method, body, attachment) in &calls {
+            // A file of our media store goes up as multipart/form-data (the Bot API's upload);
+            // anything else (a file_id, a public URL) rides in the JSON body.
+            let request = match attachment.and_then(|i| message.file(i)) {
+                Some(file) => http.post(api.method_url(method)).multipart(upload_form(method, body, file)?),
+                None => http.post(api.method_url(method)).json(body),
+            };
+            let result = api.call(request, CALL_TIMEOUT).await?;
             if first_id.is_none() {
                 first_id = receipt_id(&result);
             }
@@ -392,7 +398,10 @@ fn sender_name(message: &Value) -> Option<String> {
 /// `sendDocument` (which takes every file type, where `sendAudio`/`sendVideo` would refuse
 /// formats Telegram cannot play). The text rides as the first attachment's caption when it fits
 /// in 1024 units and that method takes captions; otherwise it is sent first as a message.
-pub fn plan_send(message: &OutboundMessage) -> Result<Vec<(&'static str, Value)>, DeliveryError> {
+///
+/// Each call names the attachment it carries (its index), so `send` can upload that
+/// attachment's bytes instead when the server supplied them.
+pub fn plan_send(message: &OutboundMessage) -> Result<Vec<(&'static str, Value, Option<usize>)>, DeliveryError> {
     let chat_id = chat_id_value(&message.to)?;
     let text = message.text.as_deref().filter(|t| !t.trim().is_empty());
     let mut calls = Vec::new();
@@ -400,7 +409,7 @@ pub fn plan_send(message: &OutboundMessage) -> Result<Vec<(&'static str, Value)>
         let text =
             text.ok_or_else(|| DeliveryError::Permanent("nothing to send: no text and no attachments".into()))?;
         for chunk in split_utf16(text, MAX_TEXT_UNITS) {
-            calls.push(("sendMessage", json!({ "chat_id": chat_id, "text": chunk })));
+            calls.push(("sendMessage", json!({ "chat_id": chat_id, "text": chunk }), None));
         }
         return Ok(calls);
     };
@@ -409,23 +418,46 @@ pub fn plan_send(message: &OutboundMessage) -> Result<Vec<(&'static str, Value)>
     let mut caption = if caption_fits { text } else { None };
     if let (Some(text), false) = (text, caption_fits) {
         for chunk in split_utf16(text, MAX_TEXT_UNITS) {
-            calls.push(("sendMessage", json!({ "chat_id": chat_id, "text": chunk })));
+            calls.push(("sendMessage", json!({ "chat_id": chat_id, "text": chunk }), None));
         }
     }
-    for a in &message.attachments {
-        let media = a
-            .url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-            .ok_or_else(|| DeliveryError::Permanent(format!("a {} attachment has no url or file_id", a.kind)))?;
+    for (index, a) in message.attachments.iter().enumerate() {
+        let media = match a.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => url,
+            // Uploaded from our store: the body's media field is replaced by the file part.
+            None if message.file(index).is_some() => "",
+            None => return Err(DeliveryError::Permanent(format!("a {} attachment has no url or file_id", a.kind))),
+        };
         let (method, field, _) = media_method(&a.kind);
         let mut body = json!({ "chat_id": chat_id, field: media });
         if let Some(c) = caption.take() {
             body["caption"] = Value::String(c.to_string());
         }
-        calls.push((method, body));
+        calls.push((method, body, Some(index)));
     }
     Ok(calls)
+}
+
+/// The multipart form of a media call: every JSON field as a text part, the media field as the
+/// file's bytes (Telegram's "upload a new file using multipart/form-data").
+fn upload_form(method: &str, body: &Value, file: &crate::OutboundFile) -> Result<reqwest::multipart::Form, DeliveryError> {
+    let field = match method {
+        "sendPhoto" => "photo",
+        "sendSticker" => "sticker",
+        _ => "document",
+    };
+    let mut form = reqwest::multipart::Form::new();
+    for (key, value) in body.as_object().into_iter().flatten() {
+        if key == field {
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        form = form.text(key.clone(), text);
+    }
+    Ok(form.part(field, file.part()?))
 }
 
 /// (method, media field, takes a caption) for an attachment kind.
@@ -600,6 +632,7 @@ mod tests {
             reply_context: None,
             last_inbound_at_ms: None,
             now_ms: 0,
+            files: Vec::new(),
         }
     }
 
@@ -621,21 +654,21 @@ mod tests {
     fn caption_rides_on_the_first_attachment_when_it_fits() {
         let plan = plan_send(&outbound(Some("see"), vec![media("image", "https://x/a.png"), media("file", "BQAD")]))
             .expect("plan");
-        assert_eq!(plan[0], ("sendPhoto", json!({"chat_id": 42, "photo": "https://x/a.png", "caption": "see"})));
-        assert_eq!(plan[1], ("sendDocument", json!({"chat_id": 42, "document": "BQAD"})));
+        assert_eq!(plan[0], ("sendPhoto", json!({"chat_id": 42, "photo": "https://x/a.png", "caption": "see"}), Some(0)));
+        assert_eq!(plan[1], ("sendDocument", json!({"chat_id": 42, "document": "BQAD"}), Some(1)));
 
         let long = "x".repeat(MAX_CAPTION_UNITS + 1);
         let plan = plan_send(&outbound(Some(&long), vec![media("image", "AgAD")])).expect("plan");
         assert_eq!(plan.len(), 2);
         assert_eq!(plan[0].0, "sendMessage");
-        assert_eq!(plan[1], ("sendPhoto", json!({"chat_id": 42, "photo": "AgAD"})));
+        assert_eq!(plan[1], ("sendPhoto", json!({"chat_id": 42, "photo": "AgAD"}), Some(0)));
 
         let plan = plan_send(&outbound(Some("hi"), vec![media("sticker", "CAAD")])).expect("plan");
         assert_eq!(
             plan,
             vec![
-                ("sendMessage", json!({"chat_id": 42, "text": "hi"})),
-                ("sendSticker", json!({"chat_id": 42, "sticker": "CAAD"}))
+                ("sendMessage", json!({"chat_id": 42, "text": "hi"}), None),
+                ("sendSticker", json!({"chat_id": 42, "sticker": "CAAD"}), Some(0))
             ]
         );
     }

@@ -241,7 +241,21 @@ impl ChannelAdapter for WechatAdapter {
         let token = injected_token(config)?;
         // Build every request before sending any, so a message WeChat cannot take fails whole
         // instead of after its text went out.
-        let bodies = outbound_bodies(message)?;
+        // Images and voice from our media store go up as temporary media first
+        // (`/cgi-bin/media/upload`, valid three days) and are sent by the media_id WeChat gives.
+        let mut media_ids = Vec::with_capacity(message.attachments.len());
+        for (index, attachment) in message.attachments.iter().enumerate() {
+            let media_type = match attachment.kind.as_str() {
+                "image" => Some("image"),
+                "audio" => Some("voice"),
+                _ => None,
+            };
+            media_ids.push(match (media_type, message.file(index)) {
+                (Some(media_type), Some(file)) => Some(upload_media(http, config, token, media_type, file).await?),
+                _ => None,
+            });
+        }
+        let bodies = outbound_bodies(message, &media_ids)?;
         let url = api_url(config, "/cgi-bin/message/custom/send", &[("access_token", token)])?;
         let mut receipt = SendReceipt { platform_message_id: None };
         for body in bodies {
@@ -385,11 +399,12 @@ fn parse_message(fields: Map<String, Value>) -> Result<Option<NormalizedMessage>
 /// The customer-service message bodies for one reply: the text first (with links to
 /// attachments WeChat cannot take as media), then one message per image or voice that already
 /// has a WeChat `media_id` (an attachment `url` that is not an http(s) URL).
-fn outbound_bodies(message: &OutboundMessage) -> Result<Vec<Value>, DeliveryError> {
+fn outbound_bodies(message: &OutboundMessage, media_ids: &[Option<String>]) -> Result<Vec<Value>, DeliveryError> {
     let mut text = message.text.clone().unwrap_or_default();
     let mut media = Vec::new();
-    for attachment in &message.attachments {
-        let url = attachment.url.as_deref().filter(|u| !u.is_empty());
+    for (index, attachment) in message.attachments.iter().enumerate() {
+        let uploaded = media_ids.get(index).and_then(Option::as_deref);
+        let url = uploaded.or(attachment.url.as_deref()).filter(|u| !u.is_empty());
         let is_link = url.is_some_and(|u| u.starts_with("https://") || u.starts_with("http://"));
         match (attachment.kind.as_str(), url) {
             ("image", Some(id)) if !is_link => {
@@ -427,6 +442,25 @@ fn outbound_bodies(message: &OutboundMessage) -> Result<Vec<Value>, DeliveryErro
         return Err(DeliveryError::Permanent("nothing to send: no text and no attachment".into()));
     }
     Ok(bodies)
+}
+
+/// Uploads one file as temporary media (multipart field `media`) and answers its media_id.
+async fn upload_media(
+    http: &reqwest::Client,
+    config: &ChannelConfig,
+    token: &str,
+    media_type: &str,
+    file: &crate::OutboundFile,
+) -> Result<String, DeliveryError> {
+    let url = api_url(config, "/cgi-bin/media/upload", &[("access_token", token), ("type", media_type)])?;
+    let form = reqwest::multipart::Form::new().part("media", file.part()?);
+    let answer = call(http.post(url).multipart(form)).await?;
+    if let Some(err) = api_error(&answer, true) {
+        return Err(err);
+    }
+    answer.get("media_id").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+        DeliveryError::Transient("WeChat media upload answered no media_id".into())
+    })
 }
 
 /// WeChat answers most errors with HTTP 200 and `{errcode, errmsg}`; `None` when errcode is 0

@@ -73,7 +73,16 @@ impl ChannelAdapter for WhatsappAdapter {
         let token = meta::access_token(config)?;
         let url = format!("{}/{}/messages", meta::graph_root(config), phone_number_id);
 
-        let bodies = outbound_bodies(message)?;
+        // Files of our media store go up first (`POST /{phone-number-id}/media`) and are then sent
+        // by their WhatsApp media id; other attachments go by link.
+        let mut media_ids = Vec::with_capacity(message.attachments.len());
+        for (index, attachment) in message.attachments.iter().enumerate() {
+            media_ids.push(match message.file(index) {
+                Some(file) => Some(upload_media(http, config, phone_number_id, token, attachment, file).await?),
+                None => None,
+            });
+        }
+        let bodies = outbound_bodies(message, &media_ids)?;
         let mut last_id = None;
         for body in bodies {
             let result = meta::send_graph(http.post(&url).bearer_auth(token).json(&body)).await?;
@@ -242,7 +251,7 @@ fn parse_status(status: &Value) -> Option<InboundEvent> {
 /// The Graph request bodies for one reply, in sending order. A single image, video or document
 /// takes the text as its caption (one message, nothing to half-deliver); otherwise the text goes
 /// first and each attachment follows as its own message.
-fn outbound_bodies(message: &OutboundMessage) -> Result<Vec<Value>, DeliveryError> {
+fn outbound_bodies(message: &OutboundMessage, media_ids: &[Option<String>]) -> Result<Vec<Value>, DeliveryError> {
     let text = message.text.as_deref().filter(|t| !t.trim().is_empty());
     let envelope = |kind: &str, part: Value| {
         let mut body = Map::new();
@@ -259,14 +268,19 @@ fn outbound_bodies(message: &OutboundMessage) -> Result<Vec<Value>, DeliveryErro
     if let (Some(t), false) = (text, captionable) {
         bodies.push(envelope("text", json!({ "body": t })));
     }
-    for attachment in &message.attachments {
-        let link = attachment
-            .url
-            .as_deref()
-            .ok_or_else(|| DeliveryError::Permanent("attachment has no URL to send".into()))?;
+    for (index, attachment) in message.attachments.iter().enumerate() {
         let kind = media_type(attachment);
         let mut part = Map::new();
-        part.insert("link".into(), json!(link));
+        match media_ids.get(index).and_then(Option::as_deref) {
+            Some(id) => part.insert("id".into(), json!(id)),
+            None => {
+                let link = attachment
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| DeliveryError::Permanent("attachment has no URL to send".into()))?;
+                part.insert("link".into(), json!(link))
+            }
+        };
         if captionable {
             if let Some(t) = text {
                 part.insert("caption".into(), json!(t));
@@ -283,6 +297,29 @@ fn outbound_bodies(message: &OutboundMessage) -> Result<Vec<Value>, DeliveryErro
         return Err(DeliveryError::Permanent("nothing to send: no text and no attachments".into()));
     }
     Ok(bodies)
+}
+
+/// Uploads one file to the phone number's media (multipart: `messaging_product`, `type`,
+/// `file`) and answers WhatsApp's media id.
+async fn upload_media(
+    http: &reqwest::Client,
+    config: &ChannelConfig,
+    phone_number_id: &str,
+    token: &str,
+    attachment: &Attachment,
+    file: &crate::OutboundFile,
+) -> Result<String, DeliveryError> {
+    let url = format!("{}/{}/media", meta::graph_root(config), phone_number_id);
+    let form = reqwest::multipart::Form::new()
+        .text("messaging_product", "whatsapp")
+        .text("type", file.mime.clone())
+        .part("file", file.part()?);
+    match meta::send_graph(http.post(&url).bearer_auth(token).multipart(form)).await? {
+        Ok(answer) => answer.get("id").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+            DeliveryError::Transient(format!("WhatsApp media upload of a {} answered no id", attachment.kind))
+        }),
+        Err(e) => Err(e.classify()),
+    }
 }
 
 /// WhatsApp's media message type for an attachment; anything not image/video/audio/sticker goes

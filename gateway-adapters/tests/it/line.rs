@@ -424,6 +424,7 @@ fn outbound(text: &str, delivery_id: &str, reply: Option<ReplyContext>, now_ms: 
         reply_context: reply,
         last_inbound_at_ms: None,
         now_ms,
+        files: Vec::new(),
     }
 }
 

@@ -7,3 +7,4 @@ mod whatsapp;
 mod messenger;
 mod line;
 mod wechat;
+mod media_out;

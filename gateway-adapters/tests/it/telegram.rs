@@ -394,6 +394,7 @@ fn reply(to: &str, text: Option<&str>, attachments: Vec<Attachment>) -> Outbound
         reply_context: None,
         last_inbound_at_ms: None,
         now_ms: 1_714_564_800_000,
+        files: Vec::new(),
     }
 }
 

@@ -423,6 +423,7 @@ fn outbound(text: Option<&str>, attachments: Vec<Attachment>) -> OutboundMessage
         reply_context: None,
         last_inbound_at_ms: Some(0),
         now_ms: 0,
+        files: Vec::new(),
     }
 }
 

@@ -399,6 +399,7 @@ fn reply(to: &str, text: Option<&str>, attachments: Vec<Attachment>) -> Outbound
         reply_context: None,
         last_inbound_at_ms: Some(now - HOUR_MS),
         now_ms: now,
+        files: Vec::new(),
     }
 }
 
