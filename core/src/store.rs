@@ -36,6 +36,9 @@ pub trait Store: Send + Sync + 'static {
     /// All users with this email across tenants (login picks one by tenant slug).
     async fn find_users_by_email_unscoped(&self, email: &str) -> StoreResult<Vec<User>>;
     async fn set_agent_status(&self, tenant: TenantId, id: UserId, status: AgentStatus, now: Millis) -> StoreResult<User>;
+    /// Users whose status is not `offline`, in every tenant, by id, at most `limit` (the absence
+    /// sweep: agents whose node died with their sockets and who never came back).
+    async fn users_not_offline(&self, limit: i64) -> StoreResult<Vec<User>>;
 
     /// Stores a login session under the SHA-256 of its token (the token itself is never stored).
     async fn create_session(&self, user: &User, token_hash: &str, expires_at: Millis, now: Millis) -> StoreResult<()>;

@@ -163,6 +163,9 @@ impl Store for SqlStore {
     async fn find_users_by_email_unscoped(&self, email: &str) -> StoreResult<Vec<User>> {
         self.run(|| self.find_users_by_email_impl(email)).await
     }
+    async fn users_not_offline(&self, limit: i64) -> StoreResult<Vec<User>> {
+        self.run(|| self.users_not_offline_impl(limit)).await
+    }
     async fn set_agent_status(
         &self,
         tenant: TenantId,

@@ -83,6 +83,12 @@ impl SqlStore {
         found.iter().map(rows::user).collect()
     }
 
+    pub(super) async fn users_not_offline_impl(&self, limit: i64) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE status <> 'offline' ORDER BY id LIMIT ?");
+        let found = sqlx::query(&self.sql(&sql)).bind(limit).fetch_all(&self.pool).await?;
+        found.iter().map(rows::user).collect()
+    }
+
     pub(super) async fn update_user_impl(
         &self,
         tenant: TenantId,

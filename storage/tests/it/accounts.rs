@@ -73,6 +73,16 @@ async fn check_users(store: &dyn Store) {
     let away = store.set_agent_status(a.id, ann.id, AgentStatus::Away, T0 + 20).await.unwrap();
     assert_eq!(away.status, AgentStatus::Away);
     assert_eq!(store.get_user(a.id, ann.id).await.unwrap().status, AgentStatus::Away);
+    // The absence sweep's view: everyone not offline, across tenants, by id, limited.
+    store.set_agent_status(b.id, ann_b.id, AgentStatus::Available, T0 + 21).await.unwrap();
+    let present = store.users_not_offline(100).await.unwrap();
+    assert_eq!(present.iter().map(|u| (u.tenant_id, u.id, u.status)).collect::<Vec<_>>(), vec![
+        (a.id, ann.id, AgentStatus::Away),
+        (b.id, ann_b.id, AgentStatus::Available),
+    ]);
+    assert_eq!(store.users_not_offline(1).await.unwrap().len(), 1);
+    store.set_agent_status(b.id, ann_b.id, AgentStatus::Offline, T0 + 22).await.unwrap();
+    assert_eq!(store.users_not_offline(100).await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(), vec![ann.id]);
     assert_not_found(store.get_user(a.id, UserId(999_999)).await, "unknown user");
     assert_not_found(store.update_user(a.id, UserId(999_999), UserPatch::default(), T0).await, "update unknown user");
 }
