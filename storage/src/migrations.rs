@@ -79,6 +79,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261123005000_channel_capacity.sql"),
         include_str!("../../migrations/sqlite/20261123005000_channel_capacity.sql"),
     ),
+    (
+        20261124000100,
+        "canned_responses",
+        include_str!("../../migrations/postgres/20261124000100_canned_responses.sql"),
+        include_str!("../../migrations/mysql/20261124000100_canned_responses.sql"),
+        include_str!("../../migrations/sqlite/20261124000100_canned_responses.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -162,6 +162,7 @@ impl SqlStore {
         conversation: ConversationId,
         actor: Option<UserId>,
         reason: CloseReason,
+        wrap_up: Option<&serde_json::Value>,
         now: Millis,
     ) -> Result<Conversation> {
         let mut tx = self.pool.begin().await?;
@@ -182,6 +183,18 @@ impl SqlStore {
         );
         if !self.update_if_unchanged(&mut tx, &current, &set, &[now, now]).await? {
             return Err(Error::Retry("conversation changed during resolve"));
+        }
+        if let Some(values) = wrap_up {
+            // The wrap-up form's values join the attributes in the resolving transaction, so a
+            // resolve that fails leaves neither.
+            let mut attributes = current.attributes.as_object().cloned().unwrap_or_default();
+            attributes.insert("wrap_up".to_owned(), values.clone());
+            sqlx::query(&self.sql("UPDATE conversations SET attributes = ? WHERE id = ? AND tenant_id = ?"))
+                .bind(serde_json::Value::Object(attributes).to_string())
+                .bind(conversation.0)
+                .bind(tenant.0)
+                .execute(&mut *tx)
+                .await?;
         }
         self.record_event(
             &mut tx,
