@@ -211,7 +211,8 @@ pub struct Team {
     pub created_at: Millis,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// `Debug` is written by hand (below) so secrets never reach a log line through `{:?}`.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct Inbox {
     pub id: InboxId,
     pub tenant_id: TenantId,
@@ -231,7 +232,7 @@ pub struct Inbox {
     pub updated_at: Millis,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewInbox {
     pub tenant_id: TenantId,
     pub name: String,
@@ -244,7 +245,7 @@ pub struct NewInbox {
     pub token_hash: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct InboxPatch {
     pub name: Option<String>,
     pub settings: Option<Value>,
@@ -252,6 +253,60 @@ pub struct InboxPatch {
     pub mask_identifiers: Option<bool>,
     pub team_id: Option<Option<TeamId>>,
     pub token_hash: Option<String>,
+}
+
+/// The key names of a secrets object, never its values.
+fn redacted_secrets(secrets: &Value) -> String {
+    match secrets {
+        Value::Object(map) => format!("[REDACTED: {}]", map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")),
+        Value::Null => "none".into(),
+        _ => "[REDACTED]".into(),
+    }
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("settings", &self.settings)
+            .field("secrets", &format_args!("{}", redacted_secrets(&self.secrets)))
+            .field("mask_identifiers", &self.mask_identifiers)
+            .field("team_id", &self.team_id)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewInbox")
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("settings", &self.settings)
+            .field("secrets", &format_args!("{}", redacted_secrets(&self.secrets)))
+            .field("mask_identifiers", &self.mask_identifiers)
+            .field("team_id", &self.team_id)
+            .field("token_hash", &self.token_hash.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for InboxPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxPatch")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .field("secrets", &self.secrets.as_ref().map(|s| format!("{}", redacted_secrets(s))))
+            .field("mask_identifiers", &self.mask_identifiers)
+            .field("team_id", &self.team_id)
+            .field("token_hash", &self.token_hash.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -462,6 +517,55 @@ pub fn mask_identifier(id: &str) -> String {
     format!("{}{}", "*".repeat(chars.len() - 4), visible)
 }
 
+// ---- audit log ----------------------------------------------------------------------------
+
+/// One admin or supervisor action, as the audit log shows it. `detail` never holds a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    /// The user who acted (`None`: an API key or the server itself).
+    pub actor_user_id: Option<UserId>,
+    /// The API key that acted, by id.
+    pub actor_api_token_id: Option<i64>,
+    /// The actor as people read it: the user's email, `api-key:<name>`, or `system`.
+    pub actor_label: String,
+    /// What was done, `area.verb` (e.g. `inbox.update`, `user.status.force`).
+    pub action: String,
+    /// What kind of row it was done to (`user`, `inbox`, `team`, ...).
+    pub target_type: String,
+    pub target_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub tenant_id: TenantId,
+    pub actor_user_id: Option<UserId>,
+    pub actor_api_token_id: Option<i64>,
+    pub actor_label: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub detail: Value,
+}
+
+/// Which audit entries to list: all filters are optional and combine with AND; entries come
+/// newest first, with ids below `before` (the previous page's last id).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor_user_id: Option<UserId>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +580,40 @@ mod tests {
             assert_eq!(ChannelKind::parse(k.as_str()), Some(*k));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn inbox_debug_never_shows_secret_values() {
+        let secrets = serde_json::json!({"bot_token": "123:TOPSECRET", "app_secret": "s3cr3t-xyz"});
+        let inbox = Inbox {
+            id: InboxId(1),
+            tenant_id: TenantId(1),
+            name: "T".into(),
+            kind: ChannelKind::Telegram,
+            settings: serde_json::json!({"base": "x"}),
+            secrets: secrets.clone(),
+            mask_identifiers: false,
+            team_id: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let new = NewInbox {
+            tenant_id: TenantId(1),
+            name: "T".into(),
+            kind: ChannelKind::Telegram,
+            settings: serde_json::json!({}),
+            secrets: secrets.clone(),
+            mask_identifiers: false,
+            team_id: None,
+            token_hash: Some("hash-value-abc".into()),
+        };
+        let patch = InboxPatch { secrets: Some(secrets), token_hash: Some("hash-value-abc".into()), ..Default::default() };
+        for shown in [format!("{inbox:?}"), format!("{new:?}"), format!("{patch:?}"), format!("{inbox:#?}")] {
+            assert!(shown.contains("bot_token"), "key names stay visible: {shown}");
+            for secret in ["TOPSECRET", "s3cr3t-xyz", "hash-value-abc"] {
+                assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+            }
+        }
     }
 
     #[test]

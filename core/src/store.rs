@@ -253,4 +253,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Conversation>;
     /// The contact's conversations, newest first, at most `limit`.
     async fn list_contact_conversations(&self, tenant: TenantId, contact: ContactId, limit: i64) -> StoreResult<Vec<Conversation>>;
+
+    // ---- audit log -------------------------------------------------------------------------
+    /// Appends an entry to the tenant's audit log.
+    async fn record_audit(&self, entry: NewAuditEntry, now: Millis) -> StoreResult<AuditEntry>;
+    /// The tenant's audit entries matching `filter`, newest first, at most `filter.limit`.
+    async fn list_audit(&self, tenant: TenantId, filter: AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 }

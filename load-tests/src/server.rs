@@ -122,6 +122,8 @@ impl Server {
         command
             .args(&args)
             .env("SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD", ADMIN_PASSWORD)
+            // One inbox-secrets key for every node (each has its own data dir).
+            .env("SWITCHBOARD_SECURITY__SECRETS_KEY", "bG9hZC10ZXN0LXNlY3JldHMta2V5LTMyLWJ5dGVzISE=")
             .env("SWITCHBOARD_LOG", std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(opts.redis.iter().map(|(_, prefix)| ("SWITCHBOARD_REDIS_PREFIX", prefix.as_str())))
             .stdin(Stdio::null())

@@ -58,6 +58,8 @@ pub struct Principal {
     pub role: Role,
     /// The logged-in user; `None` for API keys.
     pub user: Option<User>,
+    /// The API key, when the caller is one (the audit log names it).
+    pub api_token_id: Option<switchboard_core::ids::ApiTokenId>,
 }
 
 impl Principal {
@@ -98,11 +100,11 @@ pub async fn resolve_token(state: &AppState, token: &str) -> Result<Principal, A
     if token.starts_with("sbs_") {
         let found = state.store.find_session_unscoped(&hash, now_ms()).await?;
         let (_, user) = found.ok_or(ApiError::Unauthorized)?;
-        return Ok(Principal { tenant_id: user.tenant_id, role: user.role, user: Some(user) });
+        return Ok(Principal { tenant_id: user.tenant_id, role: user.role, user: Some(user), api_token_id: None });
     }
     if token.starts_with("sbk_") {
         let key = state.store.find_api_token_unscoped(&hash).await?.ok_or(ApiError::Unauthorized)?;
-        return Ok(Principal { tenant_id: key.tenant_id, role: key.role, user: None });
+        return Ok(Principal { tenant_id: key.tenant_id, role: key.role, user: None, api_token_id: Some(key.id) });
     }
     Err(ApiError::Unauthorized)
 }

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate` and `print-config`.
+//! The command line: `serve`, `migrate`, `print-config` and `rotate-secrets`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,9 @@ enum Command {
     Migrate(Common),
     /// Print the configuration in force (secrets redacted) and exit.
     PrintConfig(Common),
+    /// Reseal every inbox's secrets under `security.secrets_key` (after a key rotation, with the
+    /// old key in `security.previous_secrets_keys`) and exit.
+    RotateSecrets(Common),
 }
 
 #[derive(Args)]
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Serve(c) => (c, "serve"),
         Command::Migrate(c) => (c, "migrate"),
         Command::PrintConfig(c) => (c, "print-config"),
+        Command::RotateSecrets(c) => (c, "rotate-secrets"),
     };
     let settings = match Settings::load(&common.overrides()) {
         Ok(s) => s,
@@ -96,6 +100,12 @@ pub fn main() -> ExitCode {
             "migrate" => {
                 let store = crate::open_store(&settings).await?;
                 tracing::info!(backend = store.backend(), "migrations applied");
+                Ok(())
+            }
+            "rotate-secrets" => {
+                let store = crate::open_sql_store(&settings).await?;
+                let report = store.reseal_inbox_secrets(true).await?;
+                println!("inbox secrets: {} inboxes, {} resealed under the current key", report.inboxes, report.resealed);
                 Ok(())
             }
             _ => serve(settings).await,

@@ -5,6 +5,7 @@
 //! tests start the real server in-process on port 0. `main.rs` only parses the command line.
 #![forbid(unsafe_code)]
 
+pub mod absence;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
@@ -22,6 +23,7 @@ pub mod outbox;
 pub mod queue;
 pub mod queues;
 pub mod realtime;
+pub mod secrets;
 pub mod settings;
 pub mod state;
 pub mod supervisor;
@@ -53,10 +55,23 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn switchboa
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     }
+    let store = open_sql_store(settings).await?;
+    // Proves this node's keys open every inbox's secrets (fail closed at start-up, not on the
+    // first webhook) and seals rows written before encryption.
+    let report = store.reseal_inbox_secrets(false).await.context("checking inbox secrets against security.secrets_key")?;
+    if report.resealed > 0 {
+        tracing::info!(inboxes = report.inboxes, resealed = report.resealed, "sealed plaintext inbox secrets");
+    }
+    Ok(Arc::new(store))
+}
+
+/// The SQL store with the inbox-secrets keyring of `settings` (`secrets::keyring`).
+pub async fn open_sql_store(settings: &Settings) -> anyhow::Result<switchboard_storage::SqlStore> {
+    let keyring = secrets::keyring(settings)?;
     let store = switchboard_storage::connect(&settings.effective_database_url())
         .await
         .context("opening the database")?;
-    Ok(Arc::new(store))
+    Ok(store.with_secrets(keyring))
 }
 
 /// Runs one server node until `shutdown` is cancelled, then drains: stops accepting, closes
@@ -108,6 +123,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
     workers.spawn(gateway::run_pollers(state.clone()));
     workers.spawn(bot::run_sweeper(state.clone()));
     workers.spawn(queue::run_announcer(state.clone()));
+    workers.spawn(absence::run(state.clone()));
     {
         let state = state.clone();
         workers.spawn(async move {

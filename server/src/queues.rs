@@ -70,7 +70,8 @@ pub async fn put_policy(
     policy.validate().map_err(|e| ApiError::Unprocessable(format!("policy: {e}")))?;
     let stored = serde_json::to_value(&policy).map_err(|e| ApiError::Internal(e.into()))?;
     find_team(&state, &principal, id).await?;
-    let team = state.store.set_team_policy(principal.tenant_id, id, Some(stored), now_ms()).await?;
+    let team = state.store.set_team_policy(principal.tenant_id, id, Some(stored.clone()), now_ms()).await?;
+    crate::api::audit::record(&state, &principal, "team.policy.set", "team", id, serde_json::json!({"policy": stored})).await;
     Ok(Json(team_policy(Some(&team))))
 }
 

@@ -41,6 +41,26 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub agents: AgentSettings,
     pub media: MediaSettings,
+    pub security: SecuritySettings,
+}
+
+/// Secrets at rest and hostile-input limits (`docs/security.md`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// The key inbox secrets are sealed with: 32 bytes, base64 (`openssl rand -base64 32`).
+    /// Every node sharing a database must have the same one. Empty: a random key kept in
+    /// `data_dir/secrets.key` (fine for one node; several nodes must set this).
+    #[serde(serialize_with = "redact_opt")]
+    pub secrets_key: Option<SecretString>,
+    /// Earlier keys, comma-separated, that still open secrets sealed before a rotation
+    /// (`switchboard rotate-secrets` reseals them under `secrets_key`).
+    #[serde(serialize_with = "redact_opt")]
+    pub previous_secrets_keys: Option<SecretString>,
+    /// Signed webhooks whose timestamp is further than this from now (either way) are refused
+    /// with 401 `stale_request`: WeChat's signed `timestamp`, the API channel's signed
+    /// `X-Switchboard-Timestamp`.
+    pub webhook_max_age_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -188,6 +208,9 @@ url_ttl_secs = 604800
 bucket = ""
 region = "us-east-1"
 path_style = false
+
+[security]
+webhook_max_age_secs = 300
 "#;
 
 /// Values given on the command line; they win over the file and the environment.
@@ -241,6 +264,7 @@ impl Settings {
         anyhow::ensure!(self.agents.default_capacity >= 1, "agents.default_capacity must be at least 1");
         anyhow::ensure!(matches!(self.log_format.as_str(), "pretty" | "json"), "log_format must be pretty or json");
         self.validate_media()?;
+        anyhow::ensure!(self.security.webhook_max_age_secs >= 1, "security.webhook_max_age_secs must be positive");
         if let Some(url) = &self.database_url {
             let u = url.expose_secret();
             anyhow::ensure!(

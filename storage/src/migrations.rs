@@ -86,6 +86,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261124000100_canned_responses.sql"),
         include_str!("../../migrations/sqlite/20261124000100_canned_responses.sql"),
     ),
+    (
+        20261124000200,
+        "audit_log",
+        include_str!("../../migrations/postgres/20261124000200_audit_log.sql"),
+        include_str!("../../migrations/mysql/20261124000200_audit_log.sql"),
+        include_str!("../../migrations/sqlite/20261124000200_audit_log.sql"),
+    ),
 ];
 
 #[derive(Debug)]

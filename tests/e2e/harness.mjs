@@ -79,6 +79,8 @@ export async function startServer(opts = {}) {
   const env = {
     ...process.env,
     SWITCHBOARD_BOOTSTRAP__ADMIN_PASSWORD: ADMIN_PASSWORD,
+    // One inbox-secrets key for every node of a test (each has its own data dir).
+    SWITCHBOARD_SECURITY__SECRETS_KEY: 'ZTJlLXRlc3Qtc2VjcmV0cy1rZXktMzItYnl0ZXMhISE=',
     SWITCHBOARD_REDIS_PREFIX: redisPrefix,
     SWITCHBOARD_LOG: process.env.SWITCHBOARD_LOG || 'info,sqlx=warn',
     ...(opts.env || {}),

@@ -85,6 +85,11 @@ pub struct ResolveBody {
     /// `transferred`, `system_timeout` or `other`.
     #[schema(value_type = CloseReason)]
     pub reason: String,
+    /// The team's wrap-up form (`GET /teams/{id}/wrap-up-template`): `{"<key>": string | bool}`.
+    /// Required fields must be filled in when a person resolves as `resolved`; stored as the
+    /// conversation's `attributes.wrap_up`.
+    #[schema(value_type = Option<Object>)]
+    pub wrap_up: Option<Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -242,7 +247,7 @@ pub async fn post_reply(
         (status = 200, body = ConversationView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Already closed", body = ErrorBody),
-        (status = 422, description = "Unknown reason", body = ErrorBody),
+        (status = 422, description = "Unknown reason, or wrap-up values the team's form refuses (`invalid_wrap_up`, with paths)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -254,7 +259,7 @@ pub async fn resolve(
 ) -> ApiResult<Json<ConversationView>> {
     let reason = parse_enum("reason", body.reason.trim(), CloseReason::ALL, CloseReason::parse)?;
     readable(&state, &principal, id).await?;
-    let conversation = service::resolve(&state, &replier(&principal), id, reason).await?;
+    let conversation = service::resolve_with_wrap_up(&state, &replier(&principal), id, reason, body.wrap_up).await?;
     Ok(Json(view(&state, &principal, conversation).await?))
 }
 
@@ -289,6 +294,7 @@ pub async fn assign(
         .ok_or_else(|| ApiError::Conflict("the conversation is not queued, or the agent is not available or has no free capacity".into()))?;
     metrics::counter!("switchboard_assignments_total").increment(1);
     publish_conversation(&state, &assigned, None).await;
+    crate::api::audit::record(&state, &principal, "conversation.assign", "conversation", id, serde_json::json!({"user_id": body.user_id})).await;
     Ok(Json(view(&state, &principal, assigned).await?))
 }
 
@@ -363,7 +369,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         });
-        Principal { tenant_id: TenantId(1), role, user }
+        Principal { tenant_id: TenantId(1), role, user, api_token_id: None }
     }
 
     fn query(state: Option<&str>, assignee: Option<i64>) -> ListConversationsQuery {

@@ -116,6 +116,7 @@ pub async fn put_flow(
     flow.compile().map_err(invalid_flow)?;
     let saved = state.store.set_inbox_flow(principal.tenant_id, id, &body.flow, now_ms()).await?;
     tracing::info!(inbox_id = %id, "auto-responder flow saved");
+    crate::api::audit::record(&state, &principal, "flow.set", "inbox", id, serde_json::json!({})).await;
     Ok(Json(FlowDocument { inbox_id: id, flow: Some(saved.flow), updated_at: Some(saved.updated_at) }))
 }
 
@@ -150,7 +151,10 @@ pub async fn delete_flow(
     state.store.get_inbox(principal.tenant_id, id).await?;
     // Idempotent: an inbox without a flow is already what the caller asked for.
     match state.store.delete_inbox_flow(principal.tenant_id, id).await {
-        Ok(()) => tracing::info!(inbox_id = %id, "auto-responder flow removed"),
+        Ok(()) => {
+            tracing::info!(inbox_id = %id, "auto-responder flow removed");
+            crate::api::audit::record(&state, &principal, "flow.delete", "inbox", id, serde_json::json!({})).await;
+        }
         Err(switchboard_core::StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }

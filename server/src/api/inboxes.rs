@@ -139,6 +139,7 @@ pub async fn create_inbox(
     let mut settings = json_object("settings", body.settings)?;
     let mut secrets = json_object("secrets", body.secrets)?;
     check_settings(body.kind, &settings)?;
+    crate::gateway::check_inbox_settings(&state, principal.tenant_id, None, body.kind, &settings).await?;
     if let Some(team) = body.team_id {
         ensure_team(&state, &principal, team).await?;
     }
@@ -167,6 +168,8 @@ pub async fn create_inbox(
     };
     let inbox = state.store.create_inbox(new, now_ms()).await?;
     tracing::info!(inbox_id = %inbox.id, kind = %inbox.kind, "inbox created");
+    let detail = serde_json::json!({"name": inbox.name, "kind": inbox.kind, "secrets": crate::api::audit::secret_names(&inbox.secrets)});
+    crate::api::audit::record(&state, &principal, "inbox.create", "inbox", inbox.id, detail).await;
     Ok((StatusCode::CREATED, Json(CreatedInbox { inbox, inbound_token, webhook_secret })))
 }
 
@@ -219,10 +222,13 @@ pub async fn update_inbox(
                 merged.insert(WIDGET_KEY.into(), key.clone());
             }
             check_settings(current.kind, &merged)?;
+            crate::gateway::check_inbox_settings(&state, principal.tenant_id, Some(id), current.kind, &merged).await?;
             Some(Value::Object(merged))
         }
         None => None,
     };
+    // Which secrets an update names (key names only, never values), for the audit log.
+    let secrets_named = body.secrets.as_ref().map(crate::api::audit::secret_names);
     let secrets = match body.secrets {
         Some(patch) => {
             let mut merged = json_object("secrets", Some(current.secrets.clone()))?;
@@ -234,8 +240,22 @@ pub async fn update_inbox(
     if let Some(Some(team)) = body.team_id {
         ensure_team(&state, &principal, team).await?;
     }
+    let changed: Vec<&str> = [
+        ("name", name.is_some()),
+        ("settings", settings.is_some()),
+        ("secrets", secrets.is_some()),
+        ("mask_identifiers", body.mask_identifiers.is_some()),
+        ("team_id", body.team_id.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
     let patch = InboxPatch { name, settings, secrets, mask_identifiers: body.mask_identifiers, team_id: body.team_id, token_hash: None };
-    Ok(Json(state.store.update_inbox(principal.tenant_id, id, patch, now_ms()).await?))
+    let updated = state.store.update_inbox(principal.tenant_id, id, patch, now_ms()).await?;
+    let action = if secrets_named.is_some() { "inbox.secrets.update" } else { "inbox.update" };
+    let detail = serde_json::json!({"fields": changed, "secrets": secrets_named});
+    crate::api::audit::record(&state, &principal, action, "inbox", id, detail).await;
+    Ok(Json(updated))
 }
 
 /// Issue a new ingestion token for an API inbox (admin); the old one stops working.
@@ -259,5 +279,6 @@ pub async fn rotate_token(State(state): State<AppState>, principal: Principal, A
     let patch = InboxPatch { token_hash: Some(token_hash(&token)), ..Default::default() };
     state.store.update_inbox(principal.tenant_id, id, patch, now_ms()).await?;
     tracing::info!(inbox_id = %id, "inbox ingestion token rotated");
+    crate::api::audit::record(&state, &principal, "inbox.token.rotate", "inbox", id, serde_json::json!({})).await;
     Ok(Json(RotatedToken { inbound_token: token }))
 }

@@ -13,8 +13,11 @@ use crate::api::doc::{StandardErrors, WireEnums};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod audit;
 pub mod auth;
+pub mod canned;
 pub mod channels;
+pub mod contacts;
 pub mod conversations;
 pub mod doc;
 pub mod flows;
@@ -26,6 +29,7 @@ pub mod tokens;
 pub mod transfer;
 pub mod users;
 pub mod validate;
+pub mod wrapup;
 
 /// Where `router()` is mounted; prefixed to every path of the OpenAPI document.
 pub const PREFIX: &str = "/api/v1";
@@ -35,6 +39,7 @@ pub const PREFIX: &str = "/api/v1";
 pub fn router() -> Router<AppState> {
     let routes = Router::new()
         .merge(auth::router())
+        .merge(audit::router())
         .merge(users::router())
         .merge(teams::router())
         .merge(inboxes::router())
@@ -47,6 +52,9 @@ pub fn router() -> Router<AppState> {
         .merge(crate::supervisor::router())
         .merge(crate::queues::router())
         .merge(crate::media::api_router())
+        .merge(canned::router())
+        .merge(wrapup::router())
+        .merge(contacts::router())
         // After the routes: it is installed on each route present now.
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound("route") });
@@ -77,7 +85,11 @@ pub fn router() -> Router<AppState> {
         crate::supervisor::queues, crate::supervisor::channels,
         crate::queues::get_policy, crate::queues::put_policy, crate::queues::claim,
         crate::queues::accept, crate::queues::reject,
-        crate::media::upload, crate::media::widget_upload,
+        crate::media::upload, crate::media::widget_upload, crate::media::refresh_link,
+        canned::list_canned, canned::create_canned, canned::update_canned, canned::delete_canned,
+        wrapup::get_template, wrapup::put_template,
+        contacts::list_contact_conversations, contacts::list_contact_messages,
+        audit::list_audit_log,
     ),
     components(schemas(
         crate::error::ErrorBody, crate::error::ErrorDetail, crate::error::ErrorItem,
@@ -97,6 +109,8 @@ pub fn router() -> Router<AppState> {
         (name = "outbox", description = "Reply deliveries and dead letters"),
         (name = "media", description = "Uploads for attachments (downloads are signed `/media/...` links)"),
         (name = "api-tokens", description = "API keys for business systems"),
+        (name = "canned-responses", description = "Replies agents insert with a `/shortcut`"),
+        (name = "audit", description = "Who changed what: the audit log of admin and supervisor actions"),
     )
 )]
 struct ApiDoc;

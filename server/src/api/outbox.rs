@@ -69,5 +69,6 @@ pub async fn retry(State(state): State<AppState>, principal: Principal, ApiPath(
     let entry = state.store.retry_outbox(principal.tenant_id, id, now_ms()).await?;
     state.outbox_wake.notify_one();
     tracing::info!(outbox_id = %id, "dead letter replayed");
+    crate::api::audit::record(&state, &principal, "outbox.retry", "outbox", id, serde_json::json!({"message_id": entry.message_id})).await;
     Ok(Json(entry))
 }

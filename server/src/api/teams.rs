@@ -78,6 +78,7 @@ pub async fn create_team(
     principal.require_admin()?;
     let name = required_text("name", &body.name, MAX_NAME_CHARS)?;
     let team = state.store.create_team(principal.tenant_id, &name, now_ms()).await?;
+    crate::api::audit::record(&state, &principal, "team.create", "team", team.id, serde_json::json!({"name": team.name})).await;
     Ok((StatusCode::CREATED, Json(team)))
 }
 
@@ -105,6 +106,7 @@ pub async fn add_member(
     ensure_team(&state, &principal, team).await?;
     state.store.get_user(principal.tenant_id, body.user_id).await?;
     state.store.add_team_member(principal.tenant_id, team, body.user_id, now_ms()).await?;
+    crate::api::audit::record(&state, &principal, "team.member.add", "team", team, serde_json::json!({"user_id": body.user_id})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

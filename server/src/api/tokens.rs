@@ -72,6 +72,8 @@ pub async fn create_token(
     let token = new_token("sbk_");
     let api_token = state.store.create_api_token(principal.tenant_id, &name, body.role, &token_hash(&token), now_ms()).await?;
     tracing::info!(api_token_id = %api_token.id, role = %api_token.role, "api token created");
+    let detail = serde_json::json!({"name": api_token.name, "role": api_token.role});
+    crate::api::audit::record(&state, &principal, "api_token.create", "api_token", api_token.id, detail).await;
     Ok((StatusCode::CREATED, Json(CreatedApiToken { api_token, token })))
 }
 
@@ -88,5 +90,6 @@ pub async fn create_token(
 pub async fn delete_token(State(state): State<AppState>, principal: Principal, ApiPath(id): ApiPath<ApiTokenId>) -> ApiResult<StatusCode> {
     principal.require_admin()?;
     state.store.delete_api_token(principal.tenant_id, id).await?;
+    crate::api::audit::record(&state, &principal, "api_token.delete", "api_token", id, serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }

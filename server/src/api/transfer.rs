@@ -75,7 +75,13 @@ pub async fn transfer(
     ApiPath(id): ApiPath<ConversationId>,
     ApiJson(body): ApiJson<TransferBody>,
 ) -> ApiResult<Json<TransferView>> {
+    let target = serde_json::to_value(&body.to).unwrap_or_default();
     let outcome = crate::transfer::transfer(&state, &replier(&principal), id, body.to, body.note).await?;
+    // An agent handing on their own conversation is routine; a supervisor or admin moving
+    // someone's conversation is a reassignment the audit log records.
+    if principal.role != Role::Agent {
+        crate::api::audit::record(&state, &principal, "conversation.transfer", "conversation", id, serde_json::json!({"to": target})).await;
+    }
     let conversation =
         conversation_view(state.store.as_ref(), outcome.conversation, principal.role == Role::Admin).await?;
     Ok(Json(TransferView { conversation, note: outcome.note }))

@@ -7,10 +7,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde_json::json;
 use switchboard_core::domain::{AgentStatus, ChannelKind, NewUser, Role, User, UserPatch};
 use switchboard_core::ids::UserId;
 use utoipa::ToSchema;
 
+use crate::api::audit;
 use crate::api::validate::{check_capacity, check_email, required_text, MAX_NAME_CHARS, MAX_PASSWORD_CHARS};
 use crate::auth::{check_password_rules, hash_password, Principal};
 use crate::conversations::set_agent_status;
@@ -161,6 +163,7 @@ pub async fn create_user(
     let password_hash = hash_checked_password(body.password).await?;
     let new = NewUser { tenant_id: principal.tenant_id, email, name, role: body.role, password_hash, capacity };
     let user = state.store.create_user(new, now_ms()).await?;
+    audit::record(&state, &principal, "user.create", "user", user.id, json!({"email": user.email, "role": user.role})).await;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -211,6 +214,19 @@ pub async fn update_user(
     let channel_capacity = body.channel_capacity.map(check_channel_capacity).transpose()?;
     // More room or new skills may make queued conversations theirs now: offer them at once.
     let may_take_more = capacity.is_some() || skills.is_some() || channel_capacity.is_some();
+    // Which fields changed (never the password itself), and the new role if it changed.
+    let changed: Vec<&str> = [
+        ("name", name.is_some()),
+        ("role", body.role.is_some()),
+        ("capacity", capacity.is_some()),
+        ("password", password_hash.is_some()),
+        ("skills", skills.is_some()),
+        ("channel_capacity", channel_capacity.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    let audit_detail = json!({"fields": changed, "role": body.role});
     let patch = UserPatch { name, role: body.role, capacity, password_hash, skills };
     let mut updated = state.store.update_user(principal.tenant_id, id, patch, now_ms()).await?;
     if let Some(caps) = channel_capacity {
@@ -221,6 +237,7 @@ pub async fn update_user(
         crate::conversations::publish_agent(&state, principal.tenant_id, id).await;
         state.dispatcher.capacity_freed(&state, principal.tenant_id, id).await;
     }
+    audit::record(&state, &principal, "user.update", "user", id, audit_detail).await;
     Ok(Json(updated))
 }
 
@@ -243,5 +260,10 @@ pub async fn set_status(
     ApiJson(body): ApiJson<SetStatus>,
 ) -> ApiResult<Json<User>> {
     require_self_or_supervisor(&principal, id)?;
-    Ok(Json(set_agent_status(&state, principal.tenant_id, id, body.status).await?))
+    let user = set_agent_status(&state, principal.tenant_id, id, body.status).await?;
+    // Setting one's own status is not an admin action; forcing someone else's is.
+    if principal.user_id() != Some(id) {
+        audit::record(&state, &principal, "user.status.force", "user", id, json!({"status": body.status})).await;
+    }
+    Ok(Json(user))
 }

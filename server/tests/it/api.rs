@@ -185,7 +185,8 @@ async fn another_tenant_sees_404() {
     let conversation = r.json::<Value>().await.expect("json")["conversation_id"].as_i64().expect("id");
 
     // Tenant B and its admin, created straight in the same database.
-    let settings = Settings::load(&Overrides { database_url: Some(database_url), ..Default::default() }).expect("settings");
+    let mut settings = Settings::load(&Overrides { database_url: Some(database_url), ..Default::default() }).expect("settings");
+    settings.security.secrets_key = Some(crate::helpers::TEST_SECRETS_KEY.to_string().into());
     let store = switchboard_server::open_store(&settings).await.expect("store");
     let now = switchboard_server::time::now_ms();
     let tenant_b = store.create_tenant("Other", "other", now).await.expect("tenant b");

@@ -158,6 +158,8 @@ fn table() -> Vec<Row> {
         row(M::POST, "/conversations/{queued}/assign", Some(r#"{"user_id": {agent}}"#), [U, F, S, S, N, F, S, U]),
         row(M::PUT, "/conversations/{conv}/biz_data", Some(r#"{"order": 1}"#), [U, F, F, A, N, A, A, U]),
         row(M::GET, "/outbox", None, [U, F, F, A, A, F, A, U]),
+        // Each tenant's admin reads its own tenant's log (other-admin: 200 with B's entries).
+        row(M::GET, "/audit-log", None, [U, F, F, A, A, F, A, U]),
         row(M::POST, "/outbox/{outbox}/retry", None, [U, F, F, S, N, F, S, U]),
         row(M::GET, "/api-tokens", None, [U, F, F, A, A, F, A, U]),
         row(M::POST, "/api-tokens", Some(r#"{"name": "key {caller}", "role": "agent"}"#), [U, F, F, A, A, F, A, U]),
@@ -175,6 +177,8 @@ fn table() -> Vec<Row> {
         row(M::POST, "/uploads", Some(MULTIPART_FILE), [U, A, A, A, A, A, A, U]),
         // Widget customers authenticate with the widget key and session headers, never a bearer.
         row(M::POST, "/widget/uploads", Some(MULTIPART_FILE), [U, U, U, U, U, U, U, U]),
+        // A link of tenant A: re-signed for A's users and keys, not found for B's admin.
+        row(M::POST, "/media/links", Some(r#"{"url": "{media_link}"}"#), [U, A, A, A, N, A, A, U]),
         // Transfer to the agent who holds it: refused (409) for whoever may transfer, so the row
         // changes nothing; the holder may, other agents and agent keys may not.
         row(M::POST, "/conversations/{conv}/transfer", Some(r#"{"to": {"agent": {agent}}, "note": "authz {caller}"}"#), [U, S, S, S, N, F, S, U]),
@@ -184,6 +188,17 @@ fn table() -> Vec<Row> {
         row(M::GET, "/conversations/{queued}/transfer-targets", None, [U, F, A, A, N, F, A, U]),
         row(M::POST, "/conversations/{conv}/notes", Some(r#"{"text": "note by {caller}"}"#), [U, A, A, A, N, F, A, U]),
         row(M::POST, "/conversations/{queued}/notes", Some(r#"{"text": "note by {caller}"}"#), [U, F, A, A, N, F, A, U]),
+        row(M::GET, "/canned-responses", None, [U, A, A, A, A, A, A, U]),
+        row(M::POST, "/canned-responses", Some(r#"{"shortcut": "authz-{caller}", "title": "T", "body": "B"}"#), [U, F, A, A, A, F, A, U]),
+        row(M::PUT, "/canned-responses/{canned}", Some(r#"{"shortcut": "greet", "title": "Greeting", "body": "Hello"}"#), [U, F, A, A, N, F, A, U]),
+        row(M::DELETE, "/canned-responses/{canned_victim}", None, [U, F, A, A, N, F, A, U]),
+        row(M::GET, "/teams/{team}/wrap-up-template", None, [U, A, A, A, N, A, A, U]),
+        row(M::PUT, "/teams/{team}/wrap-up-template", Some(r#"{"fields": []}"#), [U, F, F, A, N, F, A, U]),
+        // An agent sees a contact's history only while holding one of their conversations.
+        row(M::GET, "/contacts/{contact}/conversations", None, [U, A, A, A, N, F, A, U]),
+        row(M::GET, "/contacts/{queued_contact}/conversations", None, [U, F, A, A, N, F, A, U]),
+        row(M::GET, "/contacts/{contact}/conversations/{conv}/messages", None, [U, A, A, A, N, F, A, U]),
+        row(M::GET, "/contacts/{queued_contact}/conversations/{queued}/messages", None, [U, F, A, A, N, F, A, U]),
         // Late: once a supervisor resolves it, the rows above about `{queued}` would see 409.
         row(M::POST, "/conversations/{queued}/resolve", Some(r#"{"reason": "spam"}"#), [U, F, S, S, N, F, S, U]),
     ];
@@ -204,6 +219,10 @@ struct Fixture {
     passwords: HashMap<&'static str, (String, String)>,
     ids: HashMap<&'static str, i64>,
     victims: HashMap<&'static str, i64>,
+    /// A canned response per caller for the DELETE row (`{canned_victim}`).
+    canned_victims: HashMap<&'static str, i64>,
+    /// A media link signed for tenant A (`{media_link}`).
+    media_link: String,
     db: std::path::PathBuf,
 }
 
@@ -220,6 +239,10 @@ impl Fixture {
         if let Some(victim) = self.victims.get(caller.slug()) {
             out = out.replace("{victim}", &victim.to_string());
         }
+        if let Some(victim) = self.canned_victims.get(caller.slug()) {
+            out = out.replace("{canned_victim}", &victim.to_string());
+        }
+        out = out.replace("{media_link}", &self.media_link);
         out
     }
 }
@@ -305,6 +328,13 @@ async fn fixture() -> Fixture {
         let (id, _) = created_id(&app, &admin, "/api/v1/api-tokens", json!({"name": format!("victim {}", caller.slug()), "role": "agent"})).await;
         victims.insert(caller.slug(), id);
     }
+    let mut canned_victims = HashMap::new();
+    for caller in CALLERS {
+        let body = json!({"shortcut": format!("victim-{}", caller.slug()), "title": "Victim", "body": "to delete"});
+        let (id, _) = created_id(&app, &admin, "/api/v1/canned-responses", body).await;
+        canned_victims.insert(caller.slug(), id);
+    }
+    let (canned, _) = created_id(&app, &admin, "/api/v1/canned-responses", json!({"shortcut": "greet", "title": "Greeting", "body": "Hi"})).await;
     let (team, _) = created_id(&app, &admin, "/api/v1/teams", json!({"name": "Sales"})).await;
     let api_inbox = json!({"name": "CRM", "kind": "api", "settings": {"webhook_url": "http://127.0.0.1:9/hook"}});
     let (inbox, created) = created_id(&app, &admin, "/api/v1/inboxes", api_inbox.clone()).await;
@@ -325,9 +355,13 @@ async fn fixture() -> Fixture {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (_, outbox) = app.get_json(&admin, "/api/v1/outbox").await;
     let outbox_id = outbox[0]["id"].as_i64().expect("an outbox entry");
+    let contact_of = |view: &Value| view["contact"]["id"].as_i64().expect("contact id");
+    let contact = contact_of(&app.get_json(&admin, &format!("/api/v1/conversations/{conv}")).await.1);
+    let queued_contact = contact_of(&app.get_json(&admin, &format!("/api/v1/conversations/{queued}")).await.1);
 
     // Tenant B and its admin, created straight in the same database.
-    let settings = Settings::load(&Overrides { database_url: Some(database_url), ..Default::default() }).expect("settings");
+    let mut settings = Settings::load(&Overrides { database_url: Some(database_url), ..Default::default() }).expect("settings");
+    settings.security.secrets_key = Some(crate::helpers::TEST_SECRETS_KEY.to_string().into());
     let store = switchboard_server::open_store(&settings).await.expect("store");
     let now = switchboard_server::time::now_ms();
     let tenant_b = store.create_tenant("Other", "other", now).await.expect("tenant b");
@@ -344,6 +378,12 @@ async fn fixture() -> Fixture {
     passwords.insert("other-admin", ("admin-b@example.com".to_string(), "tenant-b-password".to_string()));
     let other_admin = app.login("admin-b@example.com", "tenant-b-password").await;
 
+    let media_link = {
+        let part = reqwest::multipart::Part::bytes(b"a file to link".to_vec()).file_name("link.txt");
+        let r = app.client.post(app.url("/api/v1/uploads")).bearer_auth(&admin).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.expect("upload");
+        let body: Value = r.json().await.expect("upload body");
+        body["url"].as_str().expect("media url").to_owned()
+    };
     tokens.insert("agent", agent);
     tokens.insert("supervisor", supervisor);
     tokens.insert("admin", admin);
@@ -359,10 +399,13 @@ async fn fixture() -> Fixture {
         ("resolvable", resolvable),
         ("queued", queued),
         ("outbox", outbox_id),
+        ("canned", canned),
+        ("contact", contact),
+        ("queued_contact", queued_contact),
     ] {
         ids.insert(name, id);
     }
-    Fixture { app, tokens, passwords, ids, victims, db }
+    Fixture { app, tokens, passwords, ids, victims, canned_victims, media_link, db }
 }
 
 fn assert_security_headers(what: &str, headers: &HeaderMap) {

@@ -10,6 +10,9 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
 /// The `media.signing_key` every test server has (tests sign URLs of their own with it).
 pub const TEST_MEDIA_SIGNING_KEY: &str = "test-media-signing-key";
+/// The inbox-secrets key of every test server (32 bytes of 0x42), so tests that open the same
+/// database from a second store or node can read its inboxes.
+pub const TEST_SECRETS_KEY: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -101,6 +104,7 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     // (otherwise one is created in `data_dir`).
     settings.media.backend = "memory".into();
     settings.media.signing_key = Some(TEST_MEDIA_SIGNING_KEY.to_string().into());
+    settings.security.secrets_key = Some(TEST_SECRETS_KEY.to_string().into());
     tune(&mut settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

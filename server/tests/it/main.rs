@@ -4,6 +4,7 @@
 mod api;
 mod autoresponder;
 mod authz;
+mod console;
 mod gateway;
 mod helpers;
 mod media;
@@ -11,4 +12,5 @@ mod offers;
 mod ops;
 mod queue;
 mod routing;
+mod security;
 mod transfer;

@@ -79,7 +79,8 @@ async fn fetch(app: &TestApp, url: &str) -> (StatusCode, reqwest::header::Header
 /// Tenant B with its admin, created straight in the shared database; returns B's admin token.
 async fn second_tenant(s: &Setup) -> String {
     let database_url = format!("sqlite://{}?mode=rwc", s.db.display());
-    let settings = Settings::load(&Overrides { database_url: Some(database_url), ..Default::default() }).expect("settings");
+    let mut settings = Settings::load(&Overrides { database_url: Some(database_url), ..Default::default() }).expect("settings");
+    settings.security.secrets_key = Some(crate::helpers::TEST_SECRETS_KEY.to_string().into());
     let store = switchboard_server::open_store(&settings).await.expect("store");
     let now = switchboard_server::time::now_ms();
     let tenant_b = store.create_tenant("Other", "other", now).await.expect("tenant b");

@@ -123,8 +123,9 @@ async fn assigned_to(app: &TestApp, token: &str, conversation: i64, agent: i64) 
 }
 
 async fn other_tenant_admin(app: &TestApp, db: &std::path::Path) -> String {
-    let settings = Settings::load(&Overrides { database_url: Some(format!("sqlite://{}?mode=rwc", db.display())), ..Default::default() })
+    let mut settings = Settings::load(&Overrides { database_url: Some(format!("sqlite://{}?mode=rwc", db.display())), ..Default::default() })
         .expect("settings");
+    settings.security.secrets_key = Some(crate::helpers::TEST_SECRETS_KEY.to_string().into());
     let store = switchboard_server::open_store(&settings).await.expect("store");
     let now = switchboard_server::time::now_ms();
     let tenant = store.create_tenant("Other", "other", now).await.expect("tenant");

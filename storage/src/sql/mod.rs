@@ -3,6 +3,7 @@
 //! [`SqlStore::run`], which retries transactions the database aborted to break a deadlock.
 
 mod assignment;
+mod audit;
 mod bot;
 mod canned;
 mod channels;
@@ -601,5 +602,11 @@ impl Store for SqlStore {
     }
     async fn list_contact_conversations(&self, tenant: TenantId, contact: ContactId, limit: i64) -> StoreResult<Vec<Conversation>> {
         self.run(|| self.list_contact_conversations_impl(tenant, contact, limit)).await
+    }
+    async fn record_audit(&self, entry: NewAuditEntry, now: Millis) -> StoreResult<AuditEntry> {
+        self.run(|| self.record_audit_impl(&entry, now)).await
+    }
+    async fn list_audit(&self, tenant: TenantId, filter: AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        self.run(|| self.list_audit_impl(tenant, &filter)).await
     }
 }

@@ -36,6 +36,7 @@ mod harness;
 
 mod accounts;
 mod assignment;
+mod audit;
 mod bot;
 mod canned;
 mod channels;

