@@ -44,6 +44,10 @@ struct InboxHealth {
     cool_down: Millis,
     probe_in_flight: bool,
     last_error: Option<(Millis, String)>,
+    /// The inbox's `settings.fallback_inbox_id` as last seen by a send.
+    fallback: Option<InboxId>,
+    /// Replies of this inbox delivered by its fallback (this node, since start).
+    sent_via_fallback: u64,
 }
 
 /// What a supervisor sees for one inbox.
@@ -59,6 +63,12 @@ pub struct HealthView {
     pub last_error: Option<String>,
     pub last_error_at: Option<Millis>,
     pub open_until: Option<Millis>,
+    /// The inbox that delivers this inbox's replies while its circuit is open, if configured.
+    pub fallback_inbox_id: Option<InboxId>,
+    /// True while the circuit is open and a fallback is configured: replies go out there.
+    pub fallback_active: bool,
+    /// Replies of this inbox that its fallback delivered (this node, since it started).
+    pub sent_via_fallback: u64,
 }
 
 #[derive(Debug, Default)]
@@ -133,6 +143,34 @@ impl ChannelHealth {
             last_error: h.and_then(|h| h.last_error.as_ref().map(|e| e.1.clone())),
             last_error_at: h.and_then(|h| h.last_error.as_ref().map(|e| e.0)),
             open_until: h.and_then(|h| h.open_until),
+            fallback_inbox_id: h.and_then(|h| h.fallback),
+            fallback_active: state == BreakerState::Open && h.is_some_and(|h| h.fallback.is_some()),
+            sent_via_fallback: h.map_or(0, |h| h.sent_via_fallback),
+        }
+    }
+
+    /// Remembers the inbox's configured fallback (shown in its health view).
+    pub fn note_fallback(&self, inbox: InboxId, fallback: Option<InboxId>) {
+        if let Ok(mut all) = self.inboxes.lock() {
+            all.entry(inbox).or_default().fallback = fallback;
+        }
+    }
+
+    /// Counts a reply of `inbox` that its fallback delivered.
+    pub fn record_via_fallback(&self, inbox: InboxId) {
+        if let Ok(mut all) = self.inboxes.lock() {
+            let h = all.entry(inbox).or_default();
+            h.sent_via_fallback = h.sent_via_fallback.saturating_add(1);
+        }
+    }
+
+    /// Gives back a half-open probe permit that was not used (the send was deferred before
+    /// reaching the platform), so the next send can probe.
+    pub fn release_probe(&self, inbox: InboxId) {
+        if let Ok(mut all) = self.inboxes.lock() {
+            if let Some(h) = all.get_mut(&inbox) {
+                h.probe_in_flight = false;
+            }
         }
     }
 

@@ -32,7 +32,7 @@ use serde::Serialize;
 use switchboard_core::domain::{Attachment, ChannelKind, Role};
 use switchboard_core::ids::{InboxId, TenantId};
 use switchboard_gateway::signature::constant_time_eq;
-use switchboard_media::signing::{clean_name, parse_query};
+use switchboard_media::signing::{clean_name, parse_query, UrlError};
 use switchboard_media::{parse_media_url, BackendConfig, BlobStore, MediaError, MediaKind, S3Config, StoredBlob, UrlSigner};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use utoipa::ToSchema;
@@ -92,6 +92,23 @@ impl Media {
     pub fn sign(&self, tenant: TenantId, sha256: &str, name: Option<&str>) -> (String, u64) {
         let expires_at = unix_now() + self.settings.url_ttl_secs;
         (self.signer.sign(&self.base, tenant.0, sha256, name, expires_at), expires_at)
+    }
+
+    /// The whole content of a tenant's object and its sniffed type (outbound uploads to
+    /// platforms). Bounded by the tenant's upload limit, which every stored object is under.
+    pub async fn read_all(&self, tenant: TenantId, sha256: &str) -> Result<(Vec<u8>, String), MediaError> {
+        let blob = self.store.get(tenant.0, sha256).await?;
+        let limit = self.limit_for(tenant);
+        let mut bytes = Vec::with_capacity(usize::try_from(blob.size.min(limit)).unwrap_or(0));
+        let mut body = blob.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(MediaError::TooLarge { limit });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((bytes, blob.mime))
     }
 
     fn uploaded(&self, stored: &StoredBlob, name: Option<String>) -> UploadedAttachment {
@@ -212,6 +229,7 @@ pub fn api_router() -> Router<AppState> {
     // the (larger) per-tenant file limit itself while the body streams in.
     Router::new()
         .route("/uploads", post(upload).layer(DefaultBodyLimit::disable()))
+        .route("/media/links", post(refresh_link))
         .route(
             "/widget/uploads",
             // Wraps the whole method router, so the CORS preflight (OPTIONS) is answered too.
@@ -223,6 +241,60 @@ pub fn api_router() -> Router<AppState> {
                 .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
                 .layer::<_, std::convert::Infallible>(widget_cors),
         )
+}
+
+/// A link to re-sign.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// One of our media links (`/media/{tenant}/{sha256}?exp=…&sig=…`, relative or absolute),
+    /// expired or not.
+    pub url: String,
+}
+
+/// A fresh link to the same file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FreshLink {
+    pub url: String,
+    /// When `url` stops working (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// Re-sign a media link (agents, supervisors, admins and API keys).
+///
+/// Media links expire (`media.url_ttl_secs`); a client holding an expired one (a message read
+/// days later) trades it here for a fresh link to the same file. The link must be one we signed
+/// (its signature is checked, its expiry is not) for the caller's tenant: a link of another
+/// tenant is `404`, anything else `422 invalid_body`.
+#[utoipa::path(
+    post, path = "/media/links", tag = "media",
+    request_body = LinkRequest,
+    responses(
+        (status = 200, description = "A fresh link", body = FreshLink),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The file is another tenant's or no longer stored", body = ErrorBody),
+        (status = 422, description = "`invalid_body`: not one of our media links", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn refresh_link(
+    State(state): State<AppState>,
+    principal: Principal,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<LinkRequest>,
+) -> ApiResult<Json<FreshLink>> {
+    principal.require(&[Role::Admin, Role::Supervisor, Role::Agent])?;
+    let link = parse_media_url(&body.url).ok_or_else(|| ApiError::Unprocessable("url is not a media link".into()))?;
+    if state.media.signer.verify(&link, 0).is_err() {
+        return Err(ApiError::Unprocessable("url is not a media link we signed".into()));
+    }
+    if link.tenant != principal.tenant_id.0 {
+        return Err(ApiError::NotFound("media"));
+    }
+    if !state.media.store.exists(link.tenant, &link.sha256).await.map_err(media_error)? {
+        return Err(ApiError::NotFound("media"));
+    }
+    let (url, expires_at) = state.media.sign(principal.tenant_id, &link.sha256, link.name.as_deref());
+    Ok(Json(FreshLink { url, expires_at }))
 }
 
 /// Signed downloads, at the root (`/media/...`), outside the API's headers and auth.
@@ -348,15 +420,32 @@ fn media_error(e: MediaError) -> ApiError {
     }
 }
 
-/// Serves one object to whoever holds a valid, unexpired signed URL (403 otherwise).
+/// An answer to a download that cannot be served: `403 invalid_media_link` (not a link we
+/// signed, or altered) or `410 media_link_expired` (ours, but past its expiry: ask for a fresh
+/// one at `POST /api/v1/media/links`). Platforms fetching an expired link see the 410.
+fn link_refused(e: UrlError) -> Response {
+    let (status, code, message) = match e {
+        UrlError::Expired => (StatusCode::GONE, "media_link_expired", "this media link has expired; request a fresh one (POST /api/v1/media/links)"),
+        UrlError::BadSignature => (StatusCode::FORBIDDEN, "invalid_media_link", "this is not a valid media link"),
+    };
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    (status, [(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))], Json(body)).into_response()
+}
+
+/// Serves one object to whoever holds a valid, unexpired signed URL (403 for a bad link, 410
+/// for an expired one).
 async fn download(
     State(state): State<AppState>,
     ApiPath((tenant, sha256)): ApiPath<(i64, String)>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let url = parse_query(tenant, sha256, query.as_deref().unwrap_or("")).ok_or(ApiError::Forbidden)?;
+    let Some(url) = parse_query(tenant, sha256, query.as_deref().unwrap_or("")) else {
+        return Ok(link_refused(UrlError::BadSignature));
+    };
     let now = unix_now();
-    state.media.signer.verify(&url, now).map_err(|_| ApiError::Forbidden)?;
+    if let Err(e) = state.media.signer.verify(&url, now) {
+        return Ok(link_refused(e));
+    }
     let blob = state.media.store.get(url.tenant, &url.sha256).await.map_err(media_error)?;
     let mut headers = HeaderMap::new();
     let value = |v: &str| HeaderValue::from_str(v).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));

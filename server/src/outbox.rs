@@ -20,6 +20,8 @@ use switchboard_core::domain::{Inbox, OutboxEntry};
 use switchboard_gateway::api_channel::{self, WebhookDelivery};
 use switchboard_gateway::DeliveryError;
 
+use crate::gateway::Delivery;
+
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -66,9 +68,12 @@ pub async fn drain_once(state: &AppState) -> Result<usize, switchboard_core::Sto
     // Inboxes in parallel; within an inbox one after another in commit order, so a customer
     // gets a conversation's messages in the order they were written (the bot's greeting before
     // its menu, an agent's two quick replies as typed).
+    // Jobs (inbound media fetches) run in a lane of their own per inbox, so a slow download
+    // never holds up replies.
     let mut by_inbox: std::collections::BTreeMap<_, Vec<OutboxEntry>> = std::collections::BTreeMap::new();
     for entry in batch {
-        by_inbox.entry(entry.inbox_id).or_default().push(entry);
+        let is_job = entry.kind == crate::gateway::MEDIA_FETCH;
+        by_inbox.entry((entry.inbox_id, is_job)).or_default().push(entry);
     }
     let lanes = by_inbox.into_values().map(|mut entries| async move {
         entries.sort_by_key(|e| e.id);
@@ -82,13 +87,29 @@ pub async fn drain_once(state: &AppState) -> Result<usize, switchboard_core::Sto
 
 async fn deliver_entry(state: &AppState, entry: OutboxEntry) {
     let result = match entry.kind.as_str() {
-        API_WEBHOOK => deliver_api_webhook(state, &entry).await,
+        API_WEBHOOK => deliver_api_webhook(state, &entry).await.map(|()| Delivery::Sent),
         crate::gateway::PLATFORM_SEND => crate::gateway::deliver_platform(state, &entry).await,
+        crate::gateway::MEDIA_FETCH => crate::gateway::run_media_fetch(state, &entry).await.map(|()| Delivery::Sent),
         other => Err(DeliveryError::Permanent(format!("unknown outbox kind {other}"))),
     };
     let now = now_ms();
     let outcome = match result {
-        Ok(()) => {
+        Ok(Delivery::Deferred(at)) => {
+            // Held back (rate limit, open circuit, an earlier reply first): back to pending
+            // with the attempt given back, and a wake-up when it is due so no poll is needed.
+            metrics::counter!("switchboard_outbox_deliveries_total", "result" => "deferred").increment(1);
+            let wake = state.outbox_wake.clone();
+            let delay = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
+            let shutdown = state.shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(delay)) => wake.notify_one(),
+                    _ = shutdown.cancelled() => {}
+                }
+            });
+            state.store.defer_outbox(entry.id, at, now).await
+        }
+        Ok(Delivery::Sent) => {
             metrics::counter!("switchboard_outbox_deliveries_total", "result" => "delivered").increment(1);
             state.store.complete_outbox(entry.id, now).await
         }

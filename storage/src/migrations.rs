@@ -93,6 +93,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str, &str)] = &[
         include_str!("../../migrations/mysql/20261124000200_audit_log.sql"),
         include_str!("../../migrations/sqlite/20261124000200_audit_log.sql"),
     ),
+    (
+        20261124000300,
+        "gateway_delivery",
+        include_str!("../../migrations/postgres/20261124000300_gateway_delivery.sql"),
+        include_str!("../../migrations/mysql/20261124000300_gateway_delivery.sql"),
+        include_str!("../../migrations/sqlite/20261124000300_gateway_delivery.sql"),
+    ),
 ];
 
 #[derive(Debug)]

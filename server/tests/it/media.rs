@@ -208,15 +208,19 @@ async fn downloads_need_a_valid_unexpired_signature_for_that_tenant() {
         let (status, _, body) = fetch(&s.app, bad).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{bad}");
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        assert_eq!(body["error"]["code"], "forbidden", "{bad}");
+        assert_eq!(body["error"]["code"], "invalid_media_link", "{bad}");
     }
 
-    // Signed with the server's key but expired: 403; the same URL with a future expiry works,
-    // so it is the expiry that is refused.
+    // Signed with the server's key but expired: 410 media_link_expired (a fresh one is one
+    // POST /api/v1/media/links away); the same URL with a future expiry works, so it is the
+    // expiry that is refused.
     let signer = UrlSigner::new(TEST_MEDIA_SIGNING_KEY.as_bytes());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     let expired = signer.sign("", parsed.tenant, &sha, Some("scan.png"), now - 1);
-    assert_eq!(fetch(&s.app, &expired).await.0, StatusCode::FORBIDDEN);
+    let (status, _, body) = fetch(&s.app, &expired).await;
+    assert_eq!(status, StatusCode::GONE);
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], "media_link_expired");
     let fresh = signer.sign("", parsed.tenant, &sha, Some("scan.png"), now + 60);
     assert_eq!(fetch(&s.app, &fresh).await.0, StatusCode::OK);
 
@@ -449,9 +453,10 @@ async fn inbound_platform_media_is_fetched_with_retries_and_linked_to_its_messag
     assert!(r.status().is_success(), "webhook: {}", r.status());
 
     // The platform is answered at once; the photo arrives in the store after two failed
-    // getFile calls (0.5 s + 1 s of backoff) and the message then links to it.
+    // getFile calls (the outbox's backoff, 1 s + 2 s by default) and the message then links
+    // to it.
     let mut linked = None;
-    for _ in 0..100 {
+    for _ in 0..400 {
         let (_, conversations) = s.app.get_json(&admin, &format!("/api/v1/conversations?inbox_id={}", inbox["id"])).await;
         if let Some(id) = conversations.as_array().and_then(|c| c.first()).and_then(|c| c["id"].as_i64()) {
             let (_, messages) = s.app.get_json(&admin, &format!("/api/v1/conversations/{id}/messages")).await;
@@ -460,7 +465,8 @@ async fn inbound_platform_media_is_fetched_with_retries_and_linked_to_its_messag
                 linked = Some(messages[0]["attachments"][0].clone());
                 break;
             }
-            assert_eq!(url, "AgAD-big", "before the fetch the platform's reference is kept");
+            assert_eq!(url, "", "before the fetch the attachment is a placeholder without a link");
+            assert_eq!(messages[0]["attachments"][0]["kind"], "image");
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
