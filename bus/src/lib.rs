@@ -13,6 +13,7 @@
 //! fell behind or for the duration of a Redis outage — it drops them and says so in the logs.
 #![forbid(unsafe_code)]
 
+pub mod counters;
 mod fanout;
 mod lease;
 mod memory;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 pub use lease::Lease;
 pub use memory::MemoryBus;
 pub use redis_bus::{RedisBus, RedisBusOptions};
-pub use switchboard_core::bus::{Bus, BusError, BusEvent, SharedState};
+pub use switchboard_core::bus::{Bus, BusError, BusEvent, Counters, SharedState};
 
 /// Key prefix used when the configuration names none: channels and keys look like `sb:events`,
 /// `sb:presence:42`, `sb:lease:inbox-poller:7`.

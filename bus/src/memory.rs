@@ -36,6 +36,8 @@ pub struct MemoryBus {
     leases: Mutex<HashMap<String, (String, Instant)>>,
     /// Token buckets and cached values (see `crate::shared`).
     pub(crate) shared: crate::shared::MemoryShared,
+    /// Hit counters (see `crate::counters`).
+    pub(crate) counters: crate::counters::MemoryCounters,
 }
 
 impl std::fmt::Debug for MemoryBus {
@@ -67,6 +69,7 @@ impl MemoryBus {
             presence: Mutex::new(HashMap::new()),
             leases: Mutex::new(HashMap::new()),
             shared: Default::default(),
+            counters: Default::default(),
         }
     }
 

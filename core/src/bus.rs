@@ -74,8 +74,22 @@ pub trait SharedState: Send + Sync + 'static {
     async fn cache_delete(&self, key: &str) -> Result<(), BusError>;
 }
 
+/// Hits counted per key in a fixed window, shared by every node on the bus (the login lockout).
+/// See `switchboard_bus::counters`.
 #[async_trait]
-pub trait Bus: Lease + SharedState + Send + Sync + 'static {
+pub trait Counters: Send + Sync + 'static {
+    /// Adds one hit to `key`. The window opens with the first hit and lasts `window_ms`
+    /// (positive); later hits do not extend it. Returns the count so far in the window and the
+    /// milliseconds until it closes.
+    async fn count_hit(&self, key: &str, window_ms: u64) -> Result<(u64, u64), BusError>;
+    /// The count and the milliseconds left, `(0, 0)` when the key has no open window.
+    async fn hit_count(&self, key: &str) -> Result<(u64, u64), BusError>;
+    /// Forgets the key's hits.
+    async fn clear_hits(&self, key: &str) -> Result<(), BusError>;
+}
+
+#[async_trait]
+pub trait Bus: Lease + SharedState + Counters + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Delivers the event to every subscriber on every node, this one included.
     async fn publish(&self, event: &BusEvent) -> Result<(), BusError>;

@@ -7,6 +7,7 @@
 
 mod common;
 mod conformance;
+mod counters;
 mod events;
 mod memory;
 mod redis;

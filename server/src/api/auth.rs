@@ -82,13 +82,13 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRe
         return Err(ApiError::InvalidCredentials(INVALID_CREDENTIALS));
     }
     let started = now_ms();
-    if let Err(wait_ms) = state.login_throttle.check(&email, started) {
+    if let Err(wait_ms) = state.login_throttle.check(state.bus.as_ref(), &email, started).await {
         return Err(ApiError::TooManyAttempts(u64::try_from(wait_ms / 1000 + 1).unwrap_or(1)));
     }
     let result = authenticate(&state, &email, &body).await;
     match &result {
-        Err(ApiError::InvalidCredentials(_)) => state.login_throttle.failed(&email, started),
-        Ok(_) => state.login_throttle.succeeded(&email),
+        Err(ApiError::InvalidCredentials(_)) => state.login_throttle.failed(state.bus.as_ref(), &email, started).await,
+        Ok(_) => state.login_throttle.succeeded(state.bus.as_ref(), &email).await,
         Err(_) => {}
     }
     let user = result?;

@@ -99,9 +99,9 @@ async fn rotating_the_key_reseals_every_inbox() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-pub async fn code(r: reqwest::Response) -> String {
+async fn code(r: reqwest::Response) -> String {
     let body: Value = r.json().await.unwrap_or(Value::Null);
-    body["code"].as_str().unwrap_or_default().to_string()
+    body["error"]["code"].as_str().unwrap_or_default().to_string()
 }
 
 #[tokio::test]
@@ -170,4 +170,52 @@ async fn admin_actions_land_in_the_audit_log_without_secrets() {
     let agent = app.login("a1@example.com", "new-password-456").await;
     assert_eq!(app.get_json(&agent, "/api/v1/audit-log").await.0, StatusCode::FORBIDDEN);
     app.stop().await;
+}
+
+/// Two nodes on one Postgres and one Redis: wrong passwords tried on either node count together,
+/// so the fifth (3 on A, 2 on B) locks the email out on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_lockout_is_counted_across_nodes() {
+    use switchboard_storage::{testkit, Dialect};
+    let redis = std::env::var("SWITCHBOARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis_up = switchboard_bus::RedisBus::connect(&redis, "sb-probe:").await.is_ok();
+    if !testkit::server_reachable(Dialect::Postgres).await || !redis_up {
+        assert!(!testkit::require_all(), "Postgres or Redis unreachable and SWITCHBOARD_TEST_REQUIRE_ALL is set");
+        eprintln!("note: skipping: Postgres or Redis unreachable");
+        return;
+    }
+    let db = testkit::scratch_database_url(Dialect::Postgres).await;
+    let prefix = format!("sbtest-lockout-{}:", rand_suffix());
+    let node = |db: String, redis: String, prefix: String| {
+        spawn_app_with(move |s| {
+            s.database_url = Some(db.into());
+            s.redis_url = Some(redis.into());
+            s.redis_prefix = prefix;
+        })
+    };
+    let a = node(db.clone(), redis.clone(), prefix.clone()).await;
+    let b = node(db.clone(), redis.clone(), prefix.clone()).await;
+    let admin = a.admin_token().await;
+    let (status, _) = a
+        .send_json(reqwest::Method::POST, &admin, "/api/v1/users", json!({"email": "target@example.com", "name": "T", "role": "agent", "password": "agent-password-123"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let attempt = |app: &crate::helpers::TestApp, password: &'static str| {
+        let request = app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "target@example.com", "password": password}));
+        async move { request.send().await.expect("login") }
+    };
+    for i in 0..5 {
+        let app = if i < 3 { &a } else { &b };
+        assert_eq!(attempt(app, "wrong-password-000").await.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    for app in [&a, &b] {
+        let r = attempt(app, "agent-password-123").await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "locked on every node");
+        let retry_after: u64 = r.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+        assert!(retry_after > 800 && retry_after <= 901, "about 15 minutes: {retry_after}");
+        assert_eq!(code(r).await, "too_many_attempts");
+    }
+    a.stop().await;
+    b.stop().await;
+    testkit::drop_scratch_database(&db).await;
 }
