@@ -212,9 +212,33 @@ pub(crate) fn outbox_for(inbox: &Inbox) -> Option<NewOutbox> {
 /// Closes a conversation and frees its agent's slot, then offers that slot to the queue.
 #[instrument(skip_all, fields(conversation_id = %conversation_id))]
 pub async fn resolve(state: &AppState, who: &Replier, conversation_id: ConversationId, reason: CloseReason) -> ApiResult<Conversation> {
+    resolve_with_wrap_up(state, who, conversation_id, reason, None).await
+}
+
+/// [`resolve`] with the team's wrap-up form filled in: the values are checked against the
+/// conversation's team template (its required fields only when a person resolves it as
+/// `resolved`) and stored as `attributes.wrap_up` in the resolving transaction.
+pub async fn resolve_with_wrap_up(
+    state: &AppState,
+    who: &Replier,
+    conversation_id: ConversationId,
+    reason: CloseReason,
+    wrap_up: Option<serde_json::Value>,
+) -> ApiResult<Conversation> {
     let before = state.store.get_conversation(who.tenant_id, conversation_id).await?;
     who.may_act_on(&before)?;
-    let after = state.store.resolve(who.tenant_id, conversation_id, who.user_id, reason, now_ms()).await?;
+    let template = match before.team_id {
+        Some(team) => crate::api::wrapup::team_template(state, who.tenant_id, team).await?,
+        None => None,
+    };
+    let require = who.user_id.is_some() && reason == CloseReason::Resolved && before.state.is_open();
+    let values = crate::api::wrapup::check_values(template.as_ref(), wrap_up.as_ref(), require)?;
+    let after = if wrap_up.is_none() && values.is_empty() {
+        state.store.resolve(who.tenant_id, conversation_id, who.user_id, reason, now_ms()).await?
+    } else {
+        let values = serde_json::Value::Object(values);
+        state.store.resolve_with_wrap_up(who.tenant_id, conversation_id, who.user_id, reason, values, now_ms()).await?
+    };
     publish_conversation(state, &after, before.assignee_id).await;
     if let Some(agent) = before.assignee_id {
         start_wrap_up(state, &before, agent).await;

@@ -7,7 +7,7 @@
 //!   (your status/load changed, or, for supervisors, any agent's).
 //! - client → server, each answered by an ack `{ok, ...}` only after the commit:
 //!   `status {status}`, `reply {conversation_id, text, client_message_id, attachments?}`,
-//!   `resolve {conversation_id, reason}`, `sync {conversation_id, after}` (messages with id >
+//!   `resolve {conversation_id, reason, wrap_up?}`, `sync {conversation_id, after}` (messages with id >
 //!   after), `watch {conversation_id}` (supervisors), `typing {conversation_id}` (ephemeral,
 //!   relayed to the customer's widget as `typing`; the customer's own typing arrives here as
 //!   `typing {conversation_id, sender: "contact"}`).
@@ -117,7 +117,7 @@ async fn connected(state: AppState, s: SocketRef, user: User) {
             let reason = CloseReason::parse(body.reason.as_deref().unwrap_or("resolved"))
                 .ok_or_else(|| ApiError::Unprocessable("unknown close reason".into()))?;
             let who = replier(&s)?;
-            let conversation = conversations::resolve(&st, &who, body.conversation_id, reason).await?;
+            let conversation = conversations::resolve_with_wrap_up(&st, &who, body.conversation_id, reason, body.wrap_up).await?;
             Ok(json!({ "conversation": conversation }))
         }
         .await;
@@ -232,6 +232,8 @@ struct OfferBody {
 struct ResolveBody {
     conversation_id: ConversationId,
     reason: Option<String>,
+    /// The team's wrap-up form values (see `api::wrapup`).
+    wrap_up: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
