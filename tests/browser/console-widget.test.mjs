@@ -156,8 +156,9 @@ describe('console ↔ widget in Chromium', { timeout: 150_000 }, () => {
   });
 
   it('resolving with a reason closes the conversation on both sides', async () => {
-    await agentPage.locator('.reason-select').selectOption('resolved');
-    await agentPage.locator('.resolve-button').click();
+    await agentPage.locator('.conv-head [data-action=resolve]').click();
+    await agentPage.locator('dialog.resolve-dialog .reason-select').selectOption('resolved');
+    await agentPage.locator('dialog.resolve-dialog button[type=submit]').click();
     await agentPage.locator(`.conv-item[data-conversation="${conversationId}"]`).waitFor({ state: 'detached' });
     await agentPage.locator('[data-testid=load]').filter({ hasText: '1 / 5 chats' }).waitFor();
     await customerPage.locator('#switchboard-widget .queue').filter({ hasText: 'closed' }).waitFor();
@@ -179,6 +180,15 @@ describe('console ↔ widget in Chromium', { timeout: 150_000 }, () => {
     assert.equal(await page.locator('.conn-pill').textContent(), '已连接');
     assert.equal(await page.locator('.sidebar .section-title').first().textContent(), '我的会话');
     assert.equal(await page.locator('[data-testid=load]').textContent(), '1 / 5 个会话');
+    // The newer parts too: the resolve dialog, the picker hint and the customer's history.
+    assert.match(await page.locator('.reply-form textarea').getAttribute('placeholder'), /输入 \/ 使用快捷回复/);
+    assert.equal(await page.locator('.customer .history .field-label').textContent(), '历史会话');
+    await page.locator('.conv-head [data-action=resolve]').click();
+    await page.locator('dialog.resolve-dialog h2').filter({ hasText: /^结束会话 #\d+$/ }).waitFor();
+    assert.equal(await page.locator('dialog.resolve-dialog button[type=submit]').textContent(), '结束会话');
+    assert.equal(await page.locator('dialog.resolve-dialog .form-label').textContent(), '结束原因');
+    await page.locator('dialog.resolve-dialog button[type=button]').click();
+    await page.locator('dialog.resolve-dialog').waitFor({ state: 'detached' });
     await screenshot(page, 'console-zh-CN.png');
 
     // The switch, in the English console: every visible string follows.

@@ -9,9 +9,10 @@ import type { I18n, MessageKey } from "../shared/i18n";
 import { channelBadge } from "../shared/channels";
 import type { ChannelKind, CreatedInbox, Inbox, Role, Team, User } from "../shared/protocol";
 import { RestError, type FieldError, type Rest } from "./rest";
+import type { Canned } from "./canned";
 
-type Tab = "inboxes" | "teams" | "users";
-const TABS: Tab[] = ["inboxes", "teams", "users"];
+type Tab = "inboxes" | "teams" | "users" | "canned";
+const TABS: Tab[] = ["inboxes", "teams", "users", "canned"];
 const KINDS: ChannelKind[] = ["web", "api", "telegram", "whatsapp", "messenger", "instagram", "line", "wechat"];
 const ROLES: Role[] = ["agent", "supervisor", "admin"];
 /** Kinds whose platform calls `POST|GET /webhooks/{inbox_id}` (docs/channels.md). */
@@ -95,7 +96,7 @@ export class AdminView {
     const el = this.el;
     if (!el) return;
     const t = this.i18n.t.bind(this.i18n);
-    const body = { inboxes: () => this.inboxesTab(), teams: () => this.teamsTab(), users: () => this.usersTab() }[this.tab]();
+    const body = { inboxes: () => this.inboxesTab(), teams: () => this.teamsTab(), users: () => this.usersTab(), canned: () => this.cannedTab() }[this.tab]();
     replaceChildren(el,
       h("div", { class: "admin-head" },
         h("h1", null, t("admin.title")),
@@ -410,6 +411,33 @@ export class AdminView {
     };
     void loadMembers();
     void loadPolicy();
+    const wrapArea = h("textarea", { class: "json-editor wrapup-json", rows: 10, spellcheck: "false", "aria-label": t("admin.wrapup.title") });
+    const wrapStatus = h("div", { class: "editor-status wrapup-status", role: "status" });
+    const loadWrapUp = async () => {
+      try {
+        const doc = await this.rest.get<{ template: unknown }>(`/teams/${team.id}/wrap-up-template`);
+        wrapArea.value = JSON.stringify(doc.template ?? { fields: [] }, null, 2);
+      } catch (e) {
+        showError(wrapStatus, e);
+      }
+    };
+    const saveWrapUp = async () => {
+      let template: unknown;
+      try {
+        template = JSON.parse(wrapArea.value);
+      } catch (e) {
+        replaceChildren(wrapStatus, h("p", { class: "error" }, t("admin.json.invalid", { message: (e as Error).message })));
+        return;
+      }
+      try {
+        const doc = await this.rest.request<{ template: unknown }>("PUT", `/teams/${team.id}/wrap-up-template`, template);
+        wrapArea.value = JSON.stringify(doc.template ?? { fields: [] }, null, 2);
+        replaceChildren(wrapStatus, h("p", { class: "ok" }, t("admin.saved")));
+      } catch (e) {
+        showError(wrapStatus, e);
+      }
+    };
+    void loadWrapUp();
     return h("div", { class: "team-detail", "data-team": team.id },
       h("h2", null, team.name),
       h("h3", null, t("admin.team.members")), members, add, memberError,
@@ -418,7 +446,91 @@ export class AdminView {
         h("p", { class: "muted" }, t("admin.policy.hint")),
         area,
         h("div", { class: "form-actions" }, h("button", { class: "primary policy-save", onclick: () => void savePolicy() }, t("admin.save"))),
-        status));
+        status),
+      h("section", { class: "wrapup-editor" },
+        h("h3", null, t("admin.wrapup.title")),
+        h("p", { class: "muted" }, t("admin.wrapup.hint")),
+        wrapArea,
+        h("div", { class: "form-actions" }, h("button", { class: "primary wrapup-save", onclick: () => void saveWrapUp() }, t("admin.save"))),
+        wrapStatus));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // canned responses (supervisors may manage them too, over the same API)
+
+  private cannedTab(): HTMLElement {
+    const t = this.i18n.t.bind(this.i18n);
+    const list = h("div", { class: "canned-admin-list" }, h("p", { class: "muted" }, t("dialog.loading")));
+    const error = h("div", { class: "form-error", role: "alert" });
+    const fields = (c?: Canned) => {
+      const shortcut = h("input", { name: "shortcut", required: true, value: c?.shortcut ?? "", maxlength: 64, autocomplete: "off" });
+      const title = h("input", { name: "title", required: true, value: c?.title ?? "", maxlength: 200 });
+      const body = h("textarea", { name: "body", required: true, rows: 3 });
+      body.value = c?.body ?? "";
+      return { shortcut, title, body, read: () => ({ shortcut: shortcut.value.trim(), title: title.value.trim(), body: body.value }) };
+    };
+    const load = async () => {
+      try {
+        const all = await this.rest.get<Canned[]>("/canned-responses");
+        replaceChildren(list, ...(all.length ? all.map((c) => {
+          const f = fields(c);
+          const rowError = h("div", { class: "form-error", role: "alert" });
+          return h("form", {
+            class: "admin-form canned-row", "data-canned": c.shortcut,
+            onsubmit: async (ev: Event) => {
+              ev.preventDefault();
+              try {
+                await this.rest.request("PUT", `/canned-responses/${c.id}`, f.read());
+                await load();
+              } catch (e) {
+                showError(rowError, e);
+              }
+            },
+          },
+            labeled(t("admin.canned.shortcut"), f.shortcut), labeled(t("admin.canned.title"), f.title), labeled(t("admin.canned.body"), f.body),
+            h("div", { class: "form-actions" },
+              h("button", { type: "submit", class: "primary" }, t("admin.canned.save")),
+              h("button", {
+                type: "button", class: "ghost canned-delete",
+                onclick: async () => {
+                  try {
+                    await this.rest.request("DELETE", `/canned-responses/${c.id}`);
+                    await load();
+                  } catch (e) {
+                    showError(rowError, e);
+                  }
+                },
+              }, t("admin.canned.delete"))),
+            rowError);
+        }) : [h("p", { class: "empty" }, t("admin.canned.empty"))]));
+      } catch (e) {
+        showError(list, e);
+      }
+    };
+    const f = fields();
+    const create = h("form", {
+      class: "admin-form canned-new",
+      onsubmit: async (ev: Event) => {
+        ev.preventDefault();
+        try {
+          await this.rest.request("POST", "/canned-responses", f.read());
+          f.shortcut.value = "";
+          f.title.value = "";
+          f.body.value = "";
+          replaceChildren(error);
+          await load();
+        } catch (e) {
+          showError(error, e);
+        }
+      },
+    },
+      h("h3", null, t("admin.canned.new")),
+      labeled(t("admin.canned.shortcut"), f.shortcut), labeled(t("admin.canned.title"), f.title), labeled(t("admin.canned.body"), f.body),
+      h("p", { class: "muted" }, t("admin.canned.bodyHint")),
+      h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary canned-create" }, t("admin.canned.create"))),
+      error);
+    void load();
+    return h("div", { class: "admin-split canned-admin" }, h("div", { class: "admin-list" }, create), h("div", { class: "admin-detail" }, list));
   }
 
   // ------------------------------------------------------------------------------------------

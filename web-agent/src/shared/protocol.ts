@@ -65,6 +65,12 @@ export interface ConversationView {
   inbox: { id: number; name: string; kind: ChannelKind };
   /** While `offered`: when the offer lapses (Unix ms). */
   offer_expires_at?: number | null;
+  team_id?: number | null;
+  close_reason?: string | null;
+  closed_at?: number | null;
+  /** Collected fields; `wrap_up` holds the resolve dialog's form values. */
+  attributes?: Record<string, unknown>;
+  biz_data?: Record<string, unknown>;
 }
 
 export interface AckError {
