@@ -6,6 +6,7 @@ mod autoresponder;
 mod authz;
 mod console;
 mod gateway;
+mod gateway_delivery;
 mod helpers;
 mod media;
 mod offers;
