@@ -316,11 +316,12 @@ async fn two_nodes_fetch_the_wechat_token_once() {
     let (base, fake) = start_fake().await;
     let prefix = format!("sbtest:{:016x}:", rand::random::<u64>());
     let mut nodes = Vec::new();
-    for _ in 0..2 {
+    for node in ["node-a", "node-b"] {
         let (redis, prefix) = (redis.clone(), prefix.clone());
         nodes.push(
             spawn_app_with(move |s| {
                 fast_outbox(s);
+                s.node_id = Some(node.into());
                 s.redis_url = Some(redis.into());
                 s.redis_prefix = prefix;
             })
@@ -337,8 +338,9 @@ async fn two_nodes_fetch_the_wechat_token_once() {
                    "secrets": {"token": "wx-verify", "app_secret": "wx-secret", "encoding_aes_key": ""}}),
         )
         .await;
-        let (timestamp, nonce) = ("1763700000", format!("nonce{n}"));
-        let signature = switchboard_gateway::wechat::signature(&["wx-verify", timestamp, &nonce]);
+        // A current timestamp: WeChat's is signed, and old ones are refused as replays.
+        let (timestamp, nonce) = ((switchboard_server::time::now_ms() / 1000).to_string(), format!("nonce{n}"));
+        let signature = switchboard_gateway::wechat::signature(&["wx-verify", &timestamp, &nonce]);
         let xml = format!("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[OPENID_{n}]]></FromUserName><CreateTime>1763700000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>{}</MsgId></xml>", 1000 + n);
         let r = app.client.post(app.url(&format!("/webhooks/{inbox}?signature={signature}&timestamp={timestamp}&nonce={nonce}"))).body(xml).send().await.expect("webhook");
         assert_eq!(r.status(), 200, "wechat webhook");
