@@ -28,6 +28,7 @@ import { Wallboard } from "./wallboard";
 import { CannedPicker } from "./canned";
 import { ResolveDialog } from "./wrapup";
 import { ContactHistory } from "./history";
+import { VirtualLog, type Row } from "./virtual-log";
 
 type Connection = "connecting" | "connected" | "reconnecting" | "offline";
 /** The console's views; the URL hash names the current one (`#wallboard`, `#admin`). */
@@ -76,6 +77,11 @@ export class ConsoleApp {
   private cannedPicker: CannedPicker | null = null;
   private resolveDialog: ResolveDialog | null = null;
   private contactHistory: ContactHistory | null = null;
+  /** The windowed message list of the log region, and every row height measured so far. */
+  private virtualLog: VirtualLog | null = null;
+  private readonly rowHeights = new Map<string, number>();
+  /** The conversation the log showed last: opening another one starts at its bottom. */
+  private logShows: number | null = null;
   /** This agent's typing, sent at most every 2 s per conversation. */
   private readonly typingOut = new TypingSender<number>((id) => this.socket?.emit("typing", { conversation_id: id }));
   /** Customers typing, per conversation, shown for 5 s after their last notice. */
@@ -743,26 +749,41 @@ export class ConsoleApp {
     const id = this.active;
     if (id === null || !this.conversations.has(id)) {
       replaceChildren(el, h("p", { class: "empty center" }, t("conv.none")));
+      this.logShows = null;
       return;
     }
-    const stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    if (!this.virtualLog || this.virtualLog.el !== el) this.virtualLog = new VirtualLog(el, this.rowHeights);
+    const log = this.virtualLog;
+    const opened = this.logShows !== id;
+    const stickToBottom = opened || log.atBottom();
     const me = this.session?.user.id;
     const stored = [...(this.messages.get(id)?.values() ?? [])].sort((a, b) => a.id - b.id);
     // Internal notes sit apart from the chat (yellow, labelled): the customer never sees them.
-    const bubbles = stored.map((m) => h("div", { class: `msg ${m.direction}${m.private ? " note" : ""}`, "data-message-id": m.id, "data-private": m.private ? "true" : null },
+    const bubble = (m: Message) => h("div", { class: `msg ${m.direction}${m.private ? " note" : ""}`, "data-message-id": m.id, "data-private": m.private ? "true" : null },
       m.text || !m.attachments.length ? h("div", { class: "bubble" }, this.messageText(m)) : null,
       renderAttachments(m.attachments, location.href, this.i18n),
-      h("div", { class: "meta" }, `${m.private ? `${t("note.label")} · ` : ""}${this.senderLabel(m, me)} · ${this.i18n.formatTime(m.created_at)}`)));
-    const pending = (this.outbox?.pending(id) ?? []).map((r) => h("div", { class: `msg outbound pending pending-${r.state}`, "data-client-message-id": r.client_message_id },
+      h("div", { class: "meta" }, `${m.private ? `${t("note.label")} · ` : ""}${this.senderLabel(m, me)} · ${this.i18n.formatTime(m.created_at)}`));
+    const pendingReplies = this.outbox?.pending(id) ?? [];
+    const pending = (r: PendingReply) => h("div", { class: `msg outbound pending pending-${r.state}`, "data-client-message-id": r.client_message_id },
       r.text || !r.attachments?.length ? h("div", { class: "bubble" }, r.text) : null,
       renderAttachments(r.attachments ?? [], location.href, this.i18n),
       h("div", { class: "meta" },
         r.state === "failed" ? t("reply.failed", { message: r.error ?? "" }) : t(r.state === "sending" ? "reply.sending" : "reply.queued"),
         r.state === "failed" ? h("button", { class: "link", onclick: () => this.outbox?.retry(r.client_message_id) }, t("reply.retry")) : null,
-        r.state === "failed" ? h("button", { class: "link", onclick: () => this.outbox?.discard(r.client_message_id) }, t("reply.discard")) : null)));
-    const loading = !stored.length && this.syncing.has(id) ? h("p", { class: "empty center" }, t("conv.loading")) : null;
-    replaceChildren(el, loading, ...bubbles, ...pending);
-    if (stickToBottom || pending.length) el.scrollTop = el.scrollHeight;
+        r.state === "failed" ? h("button", { class: "link", onclick: () => this.outbox?.discard(r.client_message_id) }, t("reply.discard")) : null));
+    if (!stored.length && !pendingReplies.length) {
+      replaceChildren(el, this.syncing.has(id) ? h("p", { class: "empty center" }, t("conv.loading")) : null);
+      this.logShows = null;
+      return;
+    }
+    // Only the rows in view are drawn (virtual-log.ts); messages are immutable objects, a
+    // pending reply's state changes in place, so it gets a fresh item each time.
+    const rows: Row[] = [
+      ...stored.map((m) => ({ key: `m${m.id}`, item: m, render: () => bubble(m) })),
+      ...pendingReplies.map((r) => ({ key: `p${r.client_message_id}`, item: { ...r }, render: () => pending(r) })),
+    ];
+    log.setRows(rows, stickToBottom || pendingReplies.length > 0);
+    this.logShows = id;
     if (document.visibilityState === "visible") this.markRead(id);
   }
 
