@@ -50,3 +50,4 @@ mod replies;
 mod routing;
 mod secrets;
 mod transfer;
+mod gateway;
