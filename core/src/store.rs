@@ -253,6 +253,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Conversation>;
     /// The contact's conversations, newest first, at most `limit`.
     async fn list_contact_conversations(&self, tenant: TenantId, contact: ContactId, limit: i64) -> StoreResult<Vec<Conversation>>;
+    /// Sets one key of the conversation's `attributes` (e.g. the widget's pre-chat form as
+    /// `prechat`), leaving the others.
+    async fn set_conversation_attribute(&self, tenant: TenantId, conversation: ConversationId, key: &str, value: serde_json::Value, now: Millis) -> StoreResult<Conversation>;
 
     // ---- audit log -------------------------------------------------------------------------
     /// Appends an entry to the tenant's audit log.

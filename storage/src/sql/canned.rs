@@ -137,4 +137,43 @@ impl SqlStore {
             .await?;
         found.iter().map(rows::conversation).collect()
     }
+
+    /// Lock, read, merge and write in one transaction: the first UPDATE takes the row lock (SQLite:
+    /// the single writer) before the read, so a concurrent attribute change is not lost.
+    pub(super) async fn set_conversation_attribute_impl(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        key: &str,
+        value: &serde_json::Value,
+        now: Millis,
+    ) -> Result<Conversation> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&self.sql("UPDATE conversations SET updated_at = ? WHERE id = ? AND tenant_id = ?"))
+            .bind(now)
+            .bind(conversation.0)
+            .bind(tenant.0)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&self.sql("SELECT attributes FROM conversations WHERE id = ? AND tenant_id = ?"))
+            .bind(conversation.0)
+            .bind(tenant.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return not_found() };
+        let mut attributes = match opt_text(&row, "attributes")? {
+            Some(raw) => serde_json::from_str::<serde_json::Value>(&raw)?.as_object().cloned().unwrap_or_default(),
+            None => serde_json::Map::new(),
+        };
+        attributes.insert(key.to_owned(), value.clone());
+        sqlx::query(&self.sql("UPDATE conversations SET attributes = ? WHERE id = ? AND tenant_id = ?"))
+            .bind(serde_json::Value::Object(attributes).to_string())
+            .bind(conversation.0)
+            .bind(tenant.0)
+            .execute(&mut *tx)
+            .await?;
+        let updated = self.get_conversation_on(&mut tx, tenant, conversation).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
 }

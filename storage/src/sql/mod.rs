@@ -603,6 +603,9 @@ impl Store for SqlStore {
     async fn list_contact_conversations(&self, tenant: TenantId, contact: ContactId, limit: i64) -> StoreResult<Vec<Conversation>> {
         self.run(|| self.list_contact_conversations_impl(tenant, contact, limit)).await
     }
+    async fn set_conversation_attribute(&self, tenant: TenantId, conversation: ConversationId, key: &str, value: serde_json::Value, now: Millis) -> StoreResult<Conversation> {
+        self.run(|| self.set_conversation_attribute_impl(tenant, conversation, key, &value, now)).await
+    }
     async fn record_audit(&self, entry: NewAuditEntry, now: Millis) -> StoreResult<AuditEntry> {
         self.run(|| self.record_audit_impl(&entry, now)).await
     }

@@ -112,4 +112,20 @@ async fn check_contact_conversations(store: &dyn Store) {
     assert_not_found_or_empty(store.list_contact_conversations(b.id, first.contact_id, 50).await, "a's contact from b");
 }
 
-conformance!(check_canned_responses, check_wrap_up, check_contact_conversations);
+async fn check_conversation_attribute(store: &dyn Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let inbox = inbox(store, a.id, None).await;
+    let c = conversation(store, a.id, inbox.id, "cust", T0).await;
+    let form = json!({"name": "Ada", "email": "ada@example.com", "department": {"id": 1, "name": "Sales"}});
+    let first = store.set_conversation_attribute(a.id, c.id, "prechat", form.clone(), T0 + 1).await.unwrap();
+    assert_eq!(first.attributes["prechat"], form);
+    assert_eq!(first.updated_at, T0 + 1);
+    let second = store.set_conversation_attribute(a.id, c.id, "source", json!("widget"), T0 + 2).await.unwrap();
+    assert_eq!((second.attributes["prechat"].clone(), second.attributes["source"].clone()), (form, json!("widget")), "other keys stay");
+    assert_not_found(store.set_conversation_attribute(b.id, c.id, "x", json!(1), T0 + 3).await, "b writing a's conversation");
+    assert_not_found(store.set_conversation_attribute(a.id, ConversationId(987_654), "x", json!(1), T0 + 3).await, "unknown conversation");
+    assert!(store.get_conversation(a.id, c.id).await.unwrap().attributes.get("x").is_none());
+}
+
+conformance!(check_canned_responses, check_wrap_up, check_contact_conversations, check_conversation_attribute);
