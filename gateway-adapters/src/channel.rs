@@ -235,6 +235,14 @@ pub trait ChannelAdapter: Send + Sync + 'static {
     /// Verifies and parses one webhook request (including verification handshakes).
     fn handle_webhook(&self, config: &ChannelConfig, request: &WebhookRequest<'_>) -> Result<WebhookOutcome, WebhookError>;
 
+    /// The request's timestamp (Unix seconds, as sent) when the platform sends one *covered by
+    /// its signature*, so the server can refuse replays of an old, validly signed request. `None`
+    /// for platforms that sign no timestamp (Telegram, WhatsApp, Messenger, LINE): for those,
+    /// redeliveries are deduplicated by message id instead.
+    fn signed_timestamp(&self, _request: &WebhookRequest<'_>) -> Option<String> {
+        None
+    }
+
     /// Sends one reply.
     async fn send(&self, http: &reqwest::Client, config: &ChannelConfig, message: &OutboundMessage) -> Result<SendReceipt, DeliveryError>;
 

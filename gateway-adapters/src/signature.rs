@@ -42,3 +42,26 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }
+
+/// Whether a signed timestamp (Unix seconds, as text) is within `max_age_secs` of `now_secs`,
+/// either way (a clock ahead is as suspicious as one behind). Unparseable is never fresh.
+pub fn timestamp_is_fresh(timestamp: &str, now_secs: i64, max_age_secs: i64) -> bool {
+    timestamp.trim().parse::<i64>().is_ok_and(|ts| now_secs.checked_sub(ts).is_some_and(|age| age.abs() <= max_age_secs))
+}
+
+#[cfg(test)]
+mod freshness_tests {
+    use super::timestamp_is_fresh;
+
+    #[test]
+    fn only_timestamps_inside_the_window_are_fresh() {
+        assert!(timestamp_is_fresh("1700000000", 1_700_000_000, 300));
+        assert!(timestamp_is_fresh("1700000000", 1_700_000_300, 300));
+        assert!(timestamp_is_fresh(" 1700000300 ", 1_700_000_000, 300), "a little ahead");
+        assert!(!timestamp_is_fresh("1700000000", 1_700_000_301, 300));
+        assert!(!timestamp_is_fresh("1700000400", 1_700_000_000, 300), "far ahead");
+        assert!(!timestamp_is_fresh("", 1_700_000_000, 300));
+        assert!(!timestamp_is_fresh("17e8", 1_700_000_000, 300));
+        assert!(!timestamp_is_fresh("-9223372036854775808", 1_700_000_000, 300), "no overflow");
+    }
+}

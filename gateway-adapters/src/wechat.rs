@@ -231,6 +231,12 @@ impl ChannelAdapter for WechatAdapter {
         Ok(WebhookOutcome { events, answer: WebhookAnswer::text("success") })
     }
 
+    /// The `timestamp` query parameter: part of both the query signature and the safe-mode
+    /// `msg_signature`.
+    fn signed_timestamp(&self, request: &WebhookRequest<'_>) -> Option<String> {
+        request.query_param("timestamp")
+    }
+
     #[tracing::instrument(skip_all, fields(channel = "wechat", delivery_id = %message.delivery_id))]
     async fn send(
         &self,

@@ -25,6 +25,10 @@ pub enum ApiError {
     /// A webhook whose signature (or secret token) does not verify.
     #[error("signature verification failed")]
     BadSignature,
+    /// A signed request whose signed timestamp is outside the replay window
+    /// (`security.webhook_max_age_secs`): a replay, or a badly wrong clock.
+    #[error("the request's signed timestamp is too old (or too far in the future)")]
+    StaleRequest,
     #[error("not allowed")]
     Forbidden,
     #[error("{0} not found")]
@@ -92,6 +96,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::InvalidCredentials(_) => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             ApiError::BadSignature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            ApiError::StaleRequest => (StatusCode::UNAUTHORIZED, "stale_request"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

@@ -76,6 +76,16 @@ async fn webhook(
         Err(WebhookError::Malformed(why)) => return Err(ApiError::bad_request("malformed_payload", why)),
         Err(WebhookError::NotConfigured(why)) => return Err(ApiError::Conflict(format!("inbox not configured: {why}"))),
     };
+    // Checked once the signature verified (a forgery is `invalid_signature` whatever its
+    // timestamp) and before anything is stored.
+    if let Some(timestamp) = adapter.signed_timestamp(&request) {
+        let max_age = i64::try_from(state.settings.security.webhook_max_age_secs).unwrap_or(i64::MAX);
+        if !switchboard_gateway::signature::timestamp_is_fresh(&timestamp, now_ms() / 1000, max_age) {
+            metrics::counter!("switchboard_webhook_rejected_total", "kind" => inbox.kind.as_str(), "reason" => "stale").increment(1);
+            tracing::info!(inbox_id = %inbox.id, %timestamp, "webhook refused: stale timestamp");
+            return Err(ApiError::StaleRequest);
+        }
+    }
     commit_events(&state, &inbox, outcome.events).await?;
     let answer = outcome.answer;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);

@@ -219,3 +219,46 @@ async fn the_login_lockout_is_counted_across_nodes() {
     b.stop().await;
     testkit::drop_scratch_database(&db).await;
 }
+
+/// WeChat signs its `timestamp`: a validly signed push older than the replay window (or from too
+/// far ahead) is refused with 401 `stale_request` and nothing is stored; a fresh one is taken.
+#[tokio::test]
+async fn stale_signed_wechat_pushes_are_refused() {
+    let app = spawn_app_with(|s| s.security.webhook_max_age_secs = 300).await;
+    let admin = app.admin_token().await;
+    let (status, inbox) = app
+        .send_json(
+            reqwest::Method::POST,
+            &admin,
+            "/api/v1/inboxes",
+            json!({"name": "WX", "kind": "wechat", "settings": {"app_id": "wx1"}, "secrets": {"token": "wx-token", "encoding_aes_key": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let id = inbox["id"].as_i64().expect("id");
+    let now = switchboard_server::time::now_ms() / 1000;
+    let push = |timestamp: i64, msg_id: i64| {
+        let ts = timestamp.to_string();
+        let signature = switchboard_gateway::wechat::signature(&["wx-token", &ts, "n1"]);
+        let xml = format!(
+            "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[OPENID_1]]></FromUserName><CreateTime>{ts}</CreateTime>\
+             <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>{msg_id}</MsgId></xml>"
+        );
+        app.client.post(app.url(&format!("/webhooks/{id}?signature={signature}&timestamp={ts}&nonce=n1"))).body(xml).send()
+    };
+    for (when, label) in [(now - 301, "six minutes old"), (now - 86_400, "a day old"), (now + 400, "from the future")] {
+        let r = push(when, 1).await.expect("post");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{label}");
+        assert_eq!(code(r).await, "stale_request", "{label}");
+    }
+    let (_, listed) = app.get_json(&admin, "/api/v1/conversations").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing stored: {listed}");
+    // A forged signature is still `invalid_signature`, whatever the timestamp.
+    let r = app.client.post(app.url(&format!("/webhooks/{id}?signature=forged&timestamp={}&nonce=n1", now - 10_000))).body("<xml/>").send().await.expect("post");
+    assert_eq!(code(r).await, "invalid_signature");
+    let r = push(now - 60, 2).await.expect("post");
+    assert_eq!(r.status(), StatusCode::OK, "a minute old is inside the window");
+    let (_, listed) = app.get_json(&admin, "/api/v1/conversations").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    app.stop().await;
+}
