@@ -391,6 +391,9 @@ fn sender_name(message: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// One Bot API call of a reply: (method, JSON body, the attachment it carries).
+pub type PlannedCall = (&'static str, Value, Option<usize>);
+
 /// The Bot API calls that deliver `message`, in order. Pure, so it is unit-tested.
 ///
 /// Text alone goes out as `sendMessage` (split at 4096 UTF-16 units). With attachments, each
@@ -401,7 +404,7 @@ fn sender_name(message: &Value) -> Option<String> {
 ///
 /// Each call names the attachment it carries (its index), so `send` can upload that
 /// attachment's bytes instead when the server supplied them.
-pub fn plan_send(message: &OutboundMessage) -> Result<Vec<(&'static str, Value, Option<usize>)>, DeliveryError> {
+pub fn plan_send(message: &OutboundMessage) -> Result<Vec<PlannedCall>, DeliveryError> {
     let chat_id = chat_id_value(&message.to)?;
     let text = message.text.as_deref().filter(|t| !t.trim().is_empty());
     let mut calls = Vec::new();
