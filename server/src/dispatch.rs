@@ -26,12 +26,12 @@
 //! same conversation or the same agent's last slot cannot both win; the loser sees `None` and
 //! moves on. A periodic sweep catches conversations left queued by a crash or a lost event.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use switchboard_core::domain::{AgentStatus, ChannelKind, Conversation, ConversationFilter, ConversationState, Team, User};
-use switchboard_core::ids::{TeamId, TenantId, UserId};
+use switchboard_core::ids::{ConversationId, TeamId, TenantId, UserId};
 use switchboard_core::routing::{
     self, Agent, Capacity, Load, QueueId, QueuePolicy, RoutedConversation, SkillId, SkillRequirement, Strategy,
 };
@@ -58,6 +58,48 @@ pub struct PolicyDispatcher {
     /// Round-robin position per team queue: the agent served last. Per node; after a restart
     /// rotation simply starts over, which only shifts who is next.
     cursors: Mutex<HashMap<Option<TeamId>, UserId>>,
+    /// Placements this node has in flight. Concurrent decisions read the same snapshot, so
+    /// without this they all pick the same best agent (or the same oldest conversation) and
+    /// queue on that one row lock, one commit after another. An agent or conversation with a
+    /// placement in flight is tried last, never skipped: the database still decides.
+    in_flight: Mutex<InFlight>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    agents: HashMap<UserId, u32>,
+    conversations: HashSet<ConversationId>,
+}
+
+/// One placement attempt registered in [`InFlight`] for as long as it lives.
+struct Placing<'a> {
+    registry: &'a Mutex<InFlight>,
+    agent: UserId,
+    conversation: ConversationId,
+}
+
+impl<'a> Placing<'a> {
+    fn start(registry: &'a Mutex<InFlight>, agent: UserId, conversation: ConversationId) -> Self {
+        if let Ok(mut r) = registry.lock() {
+            *r.agents.entry(agent).or_default() += 1;
+            r.conversations.insert(conversation);
+        }
+        Placing { registry, agent, conversation }
+    }
+}
+
+impl Drop for Placing<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.registry.lock() {
+            if let Some(n) = r.agents.get_mut(&self.agent) {
+                *n -= 1;
+                if *n == 0 {
+                    r.agents.remove(&self.agent);
+                }
+            }
+            r.conversations.remove(&self.conversation);
+        }
+    }
 }
 
 /// How many queued conversations one `capacity_freed` call looks at.
@@ -130,6 +172,7 @@ impl PolicyDispatcher {
         agent: UserId,
         policy: &QueuePolicy,
     ) -> Result<Option<Conversation>, switchboard_core::StoreError> {
+        let _placing = Placing::start(&self.in_flight, agent, conversation.id);
         let tenant = conversation.tenant_id;
         let now = now_ms();
         if policy.auto_accept {
@@ -262,6 +305,10 @@ impl Dispatcher for PolicyDispatcher {
         let cursor = self.cursors.lock().ok().and_then(|c| c.get(&conversation.team_id).copied());
         let mut order = routing::rank_agents(policy.strategy, &fresh, &routed_conversation, &policy, cursor, now);
         order.extend(routing::rank_agents(policy.strategy, &declined, &routed_conversation, &policy, cursor, now));
+        if let Ok(in_flight) = self.in_flight.lock() {
+            // Stable: the policy's order among the idle ones and among the busy ones.
+            order.sort_by_key(|a| in_flight.agents.contains_key(a));
+        }
         // Sticky: within the window the customer's previous agent is the only choice — if they
         // have room now, them; if they are merely busy or away, the conversation waits for them.
         // Offline (or having turned it down) releases the reservation.
@@ -278,8 +325,13 @@ impl Dispatcher for PolicyDispatcher {
         for agent in order {
             match self.place(state, conversation, agent, &policy).await {
                 Ok(Some(assigned)) => return Some(self.assigned(state, assigned, conversation.team_id).await),
-                // The agent filled up or the conversation was taken meanwhile: try the next.
-                Ok(None) => continue,
+                // The agent filled up, or the conversation was taken meanwhile (by another node,
+                // or by an agent whose slot freed): in the second case there is nothing left to
+                // place, and trying the rest of the agents would only lock their rows for nothing.
+                Ok(None) => match state.store.get_conversation(tenant, conversation.id).await {
+                    Ok(now) if now.state == ConversationState::Queued => continue,
+                    _ => return None,
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "dispatch: assignment failed; sweep will retry");
                     return None;
@@ -316,6 +368,10 @@ impl Dispatcher for PolicyDispatcher {
             let model = agent_model(&me, queue_id(c.team_id));
             routing::decide::meets_skills(&model, &routed_conversation, routing::decide::skill_stage(&routed_conversation, policy, now))
         });
+        if let Ok(in_flight) = self.in_flight.lock() {
+            // Conversations another decision of this node is placing right now go last.
+            ordered.sort_by_key(|c| in_flight.conversations.contains(&c.id));
+        }
         for conversation in ordered {
             let policy = policies.get(&conversation.team_id).unwrap_or(&default);
             match self.place(state, &conversation, agent, policy).await {

@@ -42,7 +42,7 @@ impl SqlStore {
         now: Millis,
     ) -> Result<Option<Conversation>> {
         let mut tx = self.pool.begin().await?;
-        let Some(inbox) = self.inbox_of(&mut tx, tenant, conversation).await? else {
+        let Some(inbox) = self.queued_inbox_of(&mut tx, tenant, conversation).await? else {
             return Ok(None);
         };
         if !self.take_slot(&mut tx, tenant, agent, inbox, now).await? {
@@ -278,9 +278,12 @@ impl SqlStore {
         Ok(())
     }
 
-    /// The conversation's inbox (no lock), `None` if it is not this tenant's.
-    pub(super) async fn inbox_of(&self, conn: &mut sqlx::AnyConnection, tenant: TenantId, conversation: ConversationId) -> Result<Option<InboxId>> {
-        let row = sqlx::query(&self.sql("SELECT inbox_id FROM conversations WHERE id = ? AND tenant_id = ?"))
+    /// The inbox of a conversation of this tenant that is still queued; `None` otherwise. Read
+    /// without a lock, so it decides nothing — the conditional updates do — but it spares an
+    /// attempt that has already lost the agent's row lock: dispatchers working from a stale
+    /// list of queued conversations otherwise locked agent after agent for nothing.
+    pub(super) async fn queued_inbox_of(&self, conn: &mut sqlx::AnyConnection, tenant: TenantId, conversation: ConversationId) -> Result<Option<InboxId>> {
+        let row = sqlx::query(&self.sql("SELECT inbox_id FROM conversations WHERE id = ? AND tenant_id = ? AND state = 'queued'"))
             .bind(conversation.0)
             .bind(tenant.0)
             .fetch_optional(&mut *conn)

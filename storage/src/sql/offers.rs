@@ -29,7 +29,7 @@ impl SqlStore {
         expires_at: Millis,
     ) -> Result<Option<Conversation>> {
         let mut tx = self.pool.begin().await?;
-        let Some(inbox) = self.inbox_of(&mut tx, tenant, conversation).await? else {
+        let Some(inbox) = self.queued_inbox_of(&mut tx, tenant, conversation).await? else {
             return Ok(None);
         };
         // Offers count against capacity (see `ConversationState::holds_agent_slot`).
