@@ -206,12 +206,17 @@ pub async fn run_media_fetch(state: &AppState, entry: &OutboxEntry) -> Result<()
     if landed > 0 {
         metrics::counter!("switchboard_inbound_media_total", "outcome" => "stored").increment(landed);
         state.store.set_message_attachments(entry.tenant_id, message.id, &attachments, now_ms()).await.map_err(transient)?;
-        // Clients listening to the conversation get the message again, now with its links.
+        // The holder and watchers of the conversation get the message again, now with its
+        // links (clients keep the newer copy of a message id).
+        let assignee_id = match state.store.get_conversation(entry.tenant_id, message.conversation_id).await {
+            Ok(c) => c.assignee_id,
+            Err(_) => None,
+        };
         let linked = Message { attachments, ..message };
         let event = switchboard_core::bus::BusEvent::MessageCreated {
             tenant_id: linked.tenant_id,
             conversation_id: linked.conversation_id,
-            assignee_id: None,
+            assignee_id,
             payload: serde_json::to_value(&linked).unwrap_or_default(),
         };
         if let Err(e) = state.bus.publish(&event).await {
