@@ -45,10 +45,44 @@ pub async fn ingest_with(
     msg: InboundMessage,
     before_bot: impl FnOnce(&IngestOutcome),
 ) -> ApiResult<IngestOutcome> {
+    ingest_new_with(state, msg, NewConversationExtras::default(), before_bot).await
+}
+
+/// What a channel knows about a conversation it is about to open (the web widget's pre-chat
+/// form): attributes to set and the team whose queue it joins instead of the inbox's.
+#[derive(Debug, Default)]
+pub struct NewConversationExtras {
+    pub attributes: Vec<(String, serde_json::Value)>,
+    pub team: Option<TeamId>,
+}
+
+/// [`ingest_with`], applying `extras` when the message opens a conversation — before it is
+/// announced and routed. The move to `extras.team` happens right after the commit that created
+/// the conversation; should a dispatcher sweep on another node place it in that instant, it
+/// stays where it was placed (the chosen team is still in the attributes).
+pub async fn ingest_new_with(
+    state: &AppState,
+    msg: InboundMessage,
+    extras: NewConversationExtras,
+    before_bot: impl FnOnce(&IngestOutcome),
+) -> ApiResult<IngestOutcome> {
     check_text(msg.text.as_deref(), &msg.attachments)?;
     let attachments = state.media.checked_attachments(msg.tenant_id, msg.attachments.clone())?;
     let mut outcome = state.store.ingest_inbound(InboundMessage { attachments, ..msg }).await?;
     metrics::counter!("switchboard_inbound_messages_total", "duplicate" => (!outcome.message_created).to_string()).increment(1);
+    if outcome.conversation_created {
+        let c = &outcome.conversation;
+        let (tenant, id) = (c.tenant_id, c.id);
+        for (key, value) in extras.attributes {
+            outcome.conversation = state.store.set_conversation_attribute(tenant, id, &key, value, now_ms()).await?;
+        }
+        let c = &outcome.conversation;
+        if let Some(team) = extras.team.filter(|t| c.state == ConversationState::Queued && c.team_id != Some(*t)) {
+            if let Some(moved) = state.store.overflow(tenant, id, c.team_id, team, now_ms()).await? {
+                outcome.conversation = moved;
+            }
+        }
+    }
     // A new conversation is routed before its first message is announced, so the announcement
     // already names the agent who got it and reaches their sockets.
     let with_bot = outcome.conversation.state == ConversationState::Bot;

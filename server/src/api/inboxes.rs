@@ -96,6 +96,9 @@ fn check_settings(kind: ChannelKind, settings: &Map<String, Value>) -> ApiResult
             check_webhook_url(url)?;
         }
     }
+    if kind == ChannelKind::Web {
+        crate::api::prechat::check_settings(settings)?;
+    }
     if let Some(url) = settings.get(crate::bot::HOOK_URL).filter(|v| !v.is_null()) {
         check_webhook_url(url)
             .map_err(|_| ApiError::Unprocessable(format!("settings.{} must be an absolute http(s) URL", crate::bot::HOOK_URL)))?;

@@ -23,6 +23,7 @@ pub mod doc;
 pub mod flows;
 pub mod inboxes;
 pub mod outbox;
+pub mod prechat;
 pub mod security;
 pub mod teams;
 pub mod tokens;

@@ -14,6 +14,11 @@
 //!   `sync {after}` acked `{ok, messages}` (messages of the current conversation with id > after),
 //!   and `typing` (ephemeral; the agent sees it). The agent's typing arrives as
 //!   `typing {conversation_id}`.
+//! - pre-chat form (`api::prechat`): `session` carries `prechat` (`{require_email, departments}`
+//!   or `null`); the client answers `prechat {name, email?, team_id?}`, acked `{ok}` or refused
+//!   (422), before its first message. The answers name the contact, land in the new
+//!   conversation's `attributes.prechat` and send it to the chosen team's queue. They live on the
+//!   socket, so a client sends them again after reconnecting until its conversation exists.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -48,6 +53,8 @@ struct Customer {
     session: String,
     external_id: String,
     name: Option<String>,
+    /// The pre-chat answers, once given on this socket.
+    prechat: Option<crate::api::prechat::Prechat>,
 }
 
 pub fn register(io: &SocketIo, state: AppState) {
@@ -73,6 +80,7 @@ pub fn register(io: &SocketIo, state: AppState) {
                 external_id: format!("web:{}", &token_hash(&session)[..32]),
                 session,
                 name,
+                prechat: None,
             });
             Ok::<(), AuthFailed>(())
         }
@@ -96,7 +104,29 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
     if let Some(c) = &conversation {
         s.join(format!("wconv:{}", c.id));
     }
-    let _ = s.emit("session", &json!({ "session": customer.session, "conversation_id": conversation.map(|c| c.id) }));
+    let prechat = match state.store.get_inbox(customer.tenant_id, customer.inbox_id).await {
+        Ok(inbox) => crate::api::prechat::config(&state, &inbox).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "widget: loading the pre-chat form failed; none shown");
+            None
+        }),
+        Err(_) => None,
+    };
+    let _ = s.emit("session", &json!({ "session": customer.session, "conversation_id": conversation.map(|c| c.id), "prechat": prechat }));
+
+    let st = state.clone();
+    s.on("prechat", move |s: SocketRef, TryData(body): TryData<crate::api::prechat::PrechatForm>, ack: AckSender| async move {
+        let result = async {
+            let form = body.map_err(|e| ApiError::Unprocessable(format!("prechat: {e}")))?;
+            let customer = s.extensions.get::<Customer>().ok_or(ApiError::Unauthorized)?;
+            let inbox = st.store.get_inbox(customer.tenant_id, customer.inbox_id).await?;
+            let config = crate::api::prechat::config(&st, &inbox).await?.ok_or_else(|| ApiError::Conflict("this inbox has no pre-chat form".into()))?;
+            let answers = crate::api::prechat::check_form(&config, form)?;
+            s.extensions.insert(Customer { name: Some(answers.name.clone()), prechat: Some(answers), ..customer });
+            Ok(json!({}))
+        }
+        .await;
+        send_ack(Some(ack), result);
+    });
 
     let st = state.clone();
     s.on("message", move |s: SocketRef, TryData(body): TryData<CustomerMessage>, ack: AckSender| async move {
@@ -108,7 +138,14 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
             }
             crate::api::channels::check_attachments(&body.attachments)?;
             let room = |o: &switchboard_core::domain::IngestOutcome| s.join(format!("wconv:{}", o.conversation.id));
-            let outcome = conversations::ingest_with(&st, InboundMessage {
+            let extras = match &customer.prechat {
+                Some(p) => conversations::NewConversationExtras {
+                    attributes: vec![(crate::api::prechat::PRECHAT.to_owned(), p.attribute())],
+                    team: p.department.as_ref().map(|d| d.id),
+                },
+                None => Default::default(),
+            };
+            let outcome = conversations::ingest_new_with(&st, InboundMessage {
                 tenant_id: customer.tenant_id,
                 inbox_id: customer.inbox_id,
                 contact_external_id: customer.external_id.clone(),
@@ -119,7 +156,7 @@ async fn connected(state: AppState, s: SocketRef, customer: Customer) {
                 text: Some(body.text).filter(|t| !t.is_empty() || body.attachments.is_empty()),
                 attachments: body.attachments,
                 now: now_ms(),
-            }, room)
+            }, extras, room)
             .await?;
             // The conversation's state rides on the ack: events about it published before this
             // socket joined the conversation's room (e.g. its assignment) did not reach it.

@@ -737,6 +737,7 @@ export class ConsoleApp {
       field(t("customer.state"), this.i18n.tDynamic("state", c.state)),
       field(t("customer.priority"), String(c.priority)),
       field(t("customer.started"), this.i18n.formatTime(c.created_at)),
+      ...prechatFields(c, t),
       this.history().section(c),
     );
     this.renderLog();
@@ -880,6 +881,15 @@ export class ConsoleApp {
 
 function field(label: string, ...value: Array<Node | string | null>): HTMLElement {
   return h("div", { class: "field" }, h("div", { class: "field-label" }, label), h("div", { class: "field-value" }, ...value));
+}
+
+/** The widget's pre-chat answers (`attributes.prechat`): email and department, when given. */
+function prechatFields(c: ConversationView, t: I18n["t"]): HTMLElement[] {
+  const p = c.attributes?.prechat as { email?: string | null; department?: { name?: string } | null } | undefined;
+  const out: HTMLElement[] = [];
+  if (p?.email) out.push(field(t("customer.email"), h("span", { "data-field": "email" }, p.email)));
+  if (p?.department?.name) out.push(field(t("customer.department"), h("span", { "data-field": "department" }, p.department.name)));
+  return out;
 }
 
 function initials(name: string): string {

@@ -306,6 +306,15 @@ const en = {
   "admin.canned.new": "New canned response",
   "admin.wrapup.title": "Wrap-up form (JSON)",
   "admin.wrapup.hint": "Shown when an agent resolves: {\"fields\": [{\"key\", \"label\", \"kind\": text | select | checkbox, \"options\", \"required\"}]}. Checked by the server on save; {\"fields\": []} removes it.",
+  "prechat.intro": "Before we start, tell us who you are.",
+  "prechat.name": "Your name",
+  "prechat.email": "Email",
+  "prechat.emailOptional": "Email (optional)",
+  "prechat.department": "Department",
+  "prechat.choose": "Choose…",
+  "prechat.start": "Start chat",
+  "customer.email": "Email",
+  "customer.department": "Department",
 };
 
 export type MessageKey = keyof typeof en;
@@ -614,6 +623,15 @@ const zhCN: Dictionary = {
   "admin.canned.new": "新建快捷回复",
   "admin.wrapup.title": "会话小结表单（JSON）",
   "admin.wrapup.hint": "坐席结束会话时填写：{\"fields\": [{\"key\", \"label\", \"kind\": text | select | checkbox, \"options\", \"required\"}]}。保存时由服务器校验；{\"fields\": []} 表示删除。",
+  "prechat.intro": "开始之前，请告诉我们您是谁。",
+  "prechat.name": "您的姓名",
+  "prechat.email": "邮箱",
+  "prechat.emailOptional": "邮箱（选填）",
+  "prechat.department": "咨询部门",
+  "prechat.choose": "请选择…",
+  "prechat.start": "开始咨询",
+  "customer.email": "邮箱",
+  "customer.department": "部门",
 };
 
 export const LOCALES = ["en", "zh-CN"] as const;

@@ -12,6 +12,11 @@
 //! reconnect the widget syncs from the last message id it saw; messages are keyed by id, so
 //! nothing shows twice. Everything renders inside a shadow root, so the host page's CSS cannot
 //! reach in and ours cannot leak out.
+//!
+//! Pre-chat form: when the inbox asks for one (`session.prechat`) and there is no conversation
+//! yet, the panel shows name, email (optional unless required) and the departments to choose
+//! from before the composer; the answers are sent as `prechat` (acked) and kept in localStorage,
+//! so after a reload or reconnect they are sent again without asking twice.
 
 import { io, type Socket } from "socket.io-client";
 import { h, replaceChildren } from "../shared/dom";
@@ -34,6 +39,18 @@ interface WidgetConfig {
 
 type Connection = "connecting" | "online" | "reconnecting" | "error";
 
+/** The inbox's pre-chat form, from the `session` event. */
+interface PrechatConfig {
+  require_email: boolean;
+  departments: Array<{ id: number; name: string }>;
+}
+
+interface PrechatAnswers {
+  name: string;
+  email?: string;
+  team_id?: number;
+}
+
 /** A file on its way to the media store; sent as a message once uploaded. */
 interface Upload {
   key: number;
@@ -55,6 +72,13 @@ class ChatWidget {
   private state: ConversationState | null = null;
   private queue: QueueInfo | null = null;
   private uploads: Upload[] = [];
+  private prechat: PrechatConfig | null = null;
+  private conversationId: number | null = null;
+  /** The server has this socket's pre-chat answers (or none are asked for). */
+  private prechatGiven = false;
+  private prechatError = "";
+  private readonly prechatSlot: HTMLElement;
+  private readonly composer: HTMLFormElement;
   private uploadKey = 0;
   /** The customer's typing, sent at most every 2 s; the agent's, shown for 5 s after each notice. */
   private readonly typingOut = new TypingSender<null>(() => this.socket?.emit("typing"));
@@ -83,7 +107,10 @@ class ChatWidget {
             client_message_id: item.client_message_id, text: item.text, ...(item.attachments?.length ? { attachments: item.attachments } : {}),
           })) as
             Ack<{ message: Message; conversation?: { id: number; state: ConversationState } }>;
-          if (ack.ok && ack.conversation) this.setState(ack.conversation.state);
+          if (ack.ok && ack.conversation) {
+            this.conversationId = ack.conversation.id;
+            this.setState(ack.conversation.state);
+          }
           return ack;
         },
       },
@@ -118,9 +145,10 @@ class ChatWidget {
         h("div", { class: "header-text" }, h("div", { class: "title" }, cfg.title ?? t("widget.title")), this.statusLine),
         h("button", { class: "close", "aria-label": t("widget.close"), title: t("widget.close"), onclick: () => this.toggle(false) }, closeIcon())),
       this.queueLine,
+      (this.prechatSlot = h("div", { class: "prechat-slot" })),
       this.log,
       this.typingLine,
-      h("form", { class: "composer", onsubmit: (ev: Event) => { ev.preventDefault(); this.submit(); } }, this.fileInput, attachButton, this.input, this.sendButton));
+      (this.composer = h("form", { class: "composer", onsubmit: (ev: Event) => { ev.preventDefault(); this.submit(); } }, this.fileInput, attachButton, this.input, this.sendButton)));
     replaceChildren(shadow, h("style", null, WIDGET_CSS), h("div", { class: "root" }, this.panel, this.launcher));
 
     window.addEventListener("offline", () => this.setConnection("reconnecting"));
@@ -145,9 +173,16 @@ class ChatWidget {
       },
     });
     this.socket = socket;
-    socket.on("session", ({ session }: { session: string; conversation_id: number | null }) => {
+    socket.on("session", ({ session, conversation_id, prechat }: { session: string; conversation_id: number | null; prechat?: PrechatConfig | null }) => {
       localStorage.setItem(this.storageKey("session"), session);
       this.connectError = "";
+      this.prechat = prechat ?? null;
+      this.conversationId = conversation_id;
+      this.prechatGiven = false;
+      const saved = loadAnswers(this.storageKey("prechat"));
+      // Answered before (a reload, a reconnect): tell this socket again, without asking.
+      if (this.prechat && conversation_id === null && saved) void this.sendPrechat(saved);
+      this.renderAll();
       this.setConnection("online");
       void this.sync();
       void this.outbox.flush();
@@ -201,6 +236,75 @@ class ChatWidget {
     } catch {
       // No ack: the next reconnect syncs again.
     }
+  }
+
+  /** Sends the pre-chat answers; kept for later sockets once the server took them. */
+  private async sendPrechat(answers: PrechatAnswers): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return;
+    try {
+      const ack = (await socket.timeout(10_000).emitWithAck("prechat", answers)) as Ack<object>;
+      if (ack.ok) {
+        localStorage.setItem(this.storageKey("prechat"), JSON.stringify(answers));
+        this.prechatGiven = true;
+        this.prechatError = "";
+      } else {
+        localStorage.removeItem(this.storageKey("prechat"));
+        this.prechatError = ack.error.message;
+      }
+    } catch (e) {
+      this.prechatError = (e as Error).message;
+    }
+    this.renderAll();
+    if (this.prechatGiven && this.open) this.input.focus();
+  }
+
+  /** The form is asked for while the inbox has one, nothing was answered and no conversation exists. */
+  private needsPrechat(): boolean {
+    return this.prechat !== null && this.conversationId === null && !this.prechatGiven;
+  }
+
+  private renderPrechat(): void {
+    const need = this.needsPrechat();
+    this.prechatSlot.hidden = !need;
+    this.log.hidden = need;
+    this.composer.hidden = need;
+    const config = this.prechat;
+    if (!need || !config) {
+      replaceChildren(this.prechatSlot);
+      return;
+    }
+    if (this.prechatSlot.firstChild) {
+      // Already drawn: keep what the customer typed, refresh only the error line.
+      const error = this.prechatSlot.querySelector(".prechat-error");
+      if (error) error.textContent = this.prechatError;
+      return;
+    }
+    const t = this.i18n.t.bind(this.i18n);
+    const saved = loadAnswers(this.storageKey("prechat"));
+    const name = h("input", { name: "name", required: true, maxlength: 200, autocomplete: "name", value: saved?.name ?? this.cfg.name ?? "" });
+    const email = h("input", { name: "email", type: "email", required: config.require_email, maxlength: 254, autocomplete: "email", value: saved?.email ?? "" });
+    const department = config.departments.length
+      ? h("select", { name: "department", required: true },
+        h("option", { value: "" }, t("prechat.choose")), ...config.departments.map((d) => h("option", { value: d.id }, d.name)))
+      : null;
+    const field = (label: string, input: HTMLElement) => h("label", { class: "prechat-field" }, h("span", null, label), input);
+    replaceChildren(this.prechatSlot, h("form", {
+      class: "prechat",
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        const answers: PrechatAnswers = { name: name.value.trim() };
+        if (email.value.trim()) answers.email = email.value.trim();
+        if (department?.value) answers.team_id = Number(department.value);
+        void this.sendPrechat(answers);
+      },
+    },
+      h("p", { class: "prechat-intro" }, t("prechat.intro")),
+      field(t("prechat.name"), name),
+      field(config.require_email ? t("prechat.email") : t("prechat.emailOptional"), email),
+      department ? field(t("prechat.department"), department) : null,
+      h("p", { class: "prechat-error", role: "alert" }, this.prechatError),
+      h("button", { type: "submit", class: "prechat-start" }, t("prechat.start"))));
   }
 
   private submit(): void {
@@ -275,6 +379,7 @@ class ChatWidget {
     replaceChildren(this.launcher, this.open ? closeIcon() : chatIcon(), this.unread ? h("span", { class: "badge" }, this.unread) : null);
     this.renderStatus();
     this.renderQueue();
+    this.renderPrechat();
     this.renderLog();
   }
 
@@ -334,6 +439,16 @@ class ChatWidget {
           u.failure ? h("button", { type: "button", class: "dismiss", "aria-label": t("widget.close"), onclick: () => { this.uploads = this.uploads.filter((x) => x !== u); this.renderLog(); } }, "×") : null)));
     replaceChildren(this.log, h("div", { class: "msg theirs welcome" }, h("div", { class: "bubble" }, t("widget.welcome"))), ...stored, ...pending, ...uploads);
     if (stick || pending.length || uploads.length) this.log.scrollTop = this.log.scrollHeight;
+  }
+}
+
+function loadAnswers(key: string): PrechatAnswers | null {
+  try {
+    const raw = localStorage.getItem(key);
+    const parsed = raw ? (JSON.parse(raw) as PrechatAnswers) : null;
+    return parsed && typeof parsed.name === "string" ? parsed : null;
+  } catch {
+    return null;
   }
 }
 

@@ -75,4 +75,13 @@ textarea:focus { outline: none; border-color: #1f6feb; box-shadow: 0 0 0 3px #e8
   .root { right: 12px; bottom: 12px; left: 12px; }
   .panel { width: 100%; height: calc(100vh - 100px); }
 }
+.prechat-slot[hidden], .log[hidden], .composer[hidden] { display: none; }
+.prechat-slot { flex: 1; overflow-y: auto; }
+.prechat { display: flex; flex-direction: column; gap: 10px; padding: 16px; }
+.prechat-intro { margin: 0; color: #444; }
+.prechat-field { display: flex; flex-direction: column; gap: 4px; font-size: 13px; color: #555; }
+.prechat-field input, .prechat-field select { font: inherit; padding: 8px 10px; border: 1px solid #d0d7de; border-radius: 8px; color: #1f2328; background: #fff; }
+.prechat-error { margin: 0; color: #cf222e; font-size: 13px; }
+.prechat-error:empty { display: none; }
+.prechat-start { font: inherit; font-weight: 600; border: 0; border-radius: 8px; padding: 10px; background: #1f6feb; color: #fff; cursor: pointer; }
 `;
