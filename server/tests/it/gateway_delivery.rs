@@ -439,3 +439,42 @@ async fn expired_links_are_resigned_on_demand() {
     assert_eq!(status, 404, "{body}");
     app.stop().await;
 }
+
+/// The account budget spans chats: replies to two customers share the inbox's per-account
+/// bucket (the per-chat budgets here are generous), and each chat keeps its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_to_several_chats_share_the_account_limit() {
+    let (base, fake) = start_fake().await;
+    let app = spawn_app_with(fast_outbox).await;
+    let admin = app.admin_token().await;
+    let limits = json!({"rate_limits": {"chat_per_sec": 100, "chat_burst": 100, "account_per_sec": 2, "account_burst": 1}});
+    let inbox = telegram(&app, &admin, "Account limited", &base, limits).await;
+    let (_, agent) = app.available_agent(&admin, "acct-agent@example.com", 5).await;
+    let mut conversations = Vec::new();
+    for (i, chat) in [(1, 501), (2, 502)] {
+        telegram_update(&app, inbox, text_update(i, chat, "hi")).await;
+        let id = wait_for("the conversation to be assigned", || async {
+            let (_, list) = app.get_json(&admin, &format!("/api/v1/conversations?inbox_id={inbox}")).await;
+            let assigned: Vec<i64> = list.as_array().into_iter().flatten().filter(|c| c["state"] == "assigned").filter_map(|c| c["id"].as_i64()).collect();
+            assigned.into_iter().find(|id| !conversations.contains(id))
+        })
+        .await;
+        conversations.push(id);
+    }
+    for round in 1..=3 {
+        for (n, conversation) in conversations.iter().enumerate() {
+            reply(&app, &agent, *conversation, &format!("chat {n} reply {round}")).await;
+        }
+    }
+    wait_until("all six replies", || async { fake.calls_to("/sendMessage").len() == 6 }).await;
+    let sent = fake.calls_to("/sendMessage");
+    let first = sent[0].at;
+    let early = sent.iter().filter(|c| c.at.duration_since(first) < Duration::from_millis(500)).count();
+    assert!(early <= 2, "{early} sends within the first half second for an account limited to 2/s");
+    for chat in [501, 502] {
+        let texts: Vec<String> = sent.iter().filter(|c| c.json()["chat_id"] == chat).map(|c| c.json()["text"].as_str().unwrap_or_default().to_owned()).collect();
+        let n = if chat == 501 { 0 } else { 1 };
+        assert_eq!(texts, (1..=3).map(|r| format!("chat {n} reply {r}")).collect::<Vec<_>>(), "chat {chat} in order");
+    }
+    app.stop().await;
+}
