@@ -29,6 +29,7 @@ import { CannedPicker } from "./canned";
 import { ResolveDialog } from "./wrapup";
 import { ContactHistory } from "./history";
 import { VirtualLog, type Row } from "./virtual-log";
+import { WatchDialog } from "./watch";
 
 type Connection = "connecting" | "connected" | "reconnecting" | "offline";
 /** The console's views; the URL hash names the current one (`#wallboard`, `#admin`). */
@@ -77,6 +78,7 @@ export class ConsoleApp {
   private cannedPicker: CannedPicker | null = null;
   private resolveDialog: ResolveDialog | null = null;
   private contactHistory: ContactHistory | null = null;
+  private watchDialog: WatchDialog | null = null;
   /** The windowed message list of the log region, and every row height measured so far. */
   private virtualLog: VirtualLog | null = null;
   private readonly rowHeights = new Map<string, number>();
@@ -187,8 +189,15 @@ export class ConsoleApp {
     this.setConnection(navigator.onLine ? "connecting" : "offline");
 
     socket.on("hello", (hello: { user: User; conversations: ConversationView[] }) => this.onHello(hello));
-    socket.on("conversation", (c: ConversationView) => this.onConversation(c));
-    socket.on("message", (m: Message) => this.addMessages([m], true));
+    socket.on("conversation", (c: ConversationView) => {
+      this.watchDialog?.onConversation(c);
+      this.onConversation(c);
+    });
+    socket.on("message", (m: Message) => {
+      this.watchDialog?.onMessage(m);
+      // A watched conversation that is not ours is shown by the watch dialog only.
+      if (this.conversations.has(m.conversation_id) || !this.watchDialog) this.addMessages([m], true);
+    });
     socket.on("agent", (u: User) => this.onAgent(u));
     socket.on("queue", (q: QueueSnapshot) => this.wallboard?.onQueue(q));
     socket.on("typing", (n: TypingNotice) => {
@@ -413,6 +422,11 @@ export class ConsoleApp {
     return this.resolveDialog;
   }
 
+  private watcher(): WatchDialog {
+    this.watchDialog ??= new WatchDialog(this.i18n, this.rest, () => this.socket, () => this.wallboard?.agentLoads() ?? []);
+    return this.watchDialog;
+  }
+
   private history(): ContactHistory {
     this.contactHistory ??= new ContactHistory(this.i18n, this.rest);
     return this.contactHistory;
@@ -490,7 +504,7 @@ export class ConsoleApp {
     let main: HTMLElement;
     if (view === "wallboard") {
       main = h("main", { class: "page wallboard", "data-view": "wallboard" });
-      this.wallboard ??= new Wallboard(this.i18n, this.rest, `switchboard.wallboard.${this.session.user.tenant_id}`);
+      this.wallboard ??= new Wallboard(this.i18n, this.rest, `switchboard.wallboard.${this.session.user.tenant_id}`, (id) => void this.watcher().open(id));
       this.wallboard.mount(main);
     } else if (view === "admin") {
       main = h("main", { class: "page admin", "data-view": "admin" });

@@ -9,11 +9,13 @@
 //! kept in localStorage for an hour so a reload does not start it from nothing.
 //!
 //! Supervisors act from here: force an agent's status (`PUT /users/{id}/status`) and assign a
-//! waiting conversation to an agent (`POST /conversations/{id}/assign`).
+//! waiting conversation to an agent (`POST /conversations/{id}/assign`); drill into an agent (their
+//! open conversations, `GET /conversations?assignee_id=…&open=true`) or a queue (its waiting
+//! conversations), and open any of them read only, live, with a reassign control (watch.ts).
 
 import { h, replaceChildren } from "../shared/dom";
 import type { I18n } from "../shared/i18n";
-import type { AgentLoad, AgentStatus, ChannelHealth, Inbox, QueueSnapshot, Team, User } from "../shared/protocol";
+import type { AgentLoad, AgentStatus, ChannelHealth, ConversationView, Inbox, QueueSnapshot, Team, User } from "../shared/protocol";
 import { channelBadge } from "../shared/channels";
 import { RestError, type Rest } from "./rest";
 
@@ -37,9 +39,40 @@ export class Wallboard {
   private el: HTMLElement | null = null;
   private ticker: ReturnType<typeof setInterval> | null = null;
   private notice = "";
+  /** The agent whose open conversations are listed under their row, if any. */
+  private drilled: number | null = null;
+  private drill: ConversationView[] | null = null;
 
-  constructor(private readonly i18n: I18n, private readonly rest: Rest, private readonly historyKey: string) {
+  constructor(
+    private readonly i18n: I18n,
+    private readonly rest: Rest,
+    private readonly historyKey: string,
+    private readonly watch: (conversationId: number) => void,
+  ) {
     this.history = loadHistory(historyKey);
+  }
+
+  /** The agents as last seen (for the watch dialog's reassign choices). */
+  agentLoads(): AgentLoad[] {
+    return [...this.agents.values()];
+  }
+
+  private async drillInto(userId: number): Promise<void> {
+    if (this.drilled === userId) {
+      this.drilled = null;
+      this.renderAgents();
+      return;
+    }
+    this.drilled = userId;
+    this.drill = null;
+    this.renderAgents();
+    try {
+      const list = await this.rest.get<ConversationView[]>(`/conversations?assignee_id=${userId}&open=true&limit=100`);
+      if (this.drilled === userId) this.drill = list;
+    } catch (e) {
+      this.notice = this.i18n.t("wb.loadFailed", { message: (e as Error).message });
+    }
+    this.renderAgents();
   }
 
   /** Shows the wallboard in `el` and refreshes its data from the API. */
@@ -177,6 +210,7 @@ export class Wallboard {
             q.waiting.length ? this.duration(q.longest_wait_secs + this.elapsed()) : "–")),
         ...q.waiting.map((w) => h("tr", { class: "waiting-row", "data-conversation": w.conversation_id },
           h("td", { colspan: 2 }, t("wb.waitingEntry", { position: w.position, id: w.conversation_id }),
+            h("button", { class: "link watch-open", "data-watch-open": w.conversation_id, onclick: () => this.watch(w.conversation_id) }, t("watch.open")),
             available.length ? this.assignControl(w.conversation_id, available) : null),
           h("td", { class: "num tick", "data-base": w.waited_secs, "data-live": "1" }, this.duration(w.waited_secs + this.elapsed())))),
       ])),
@@ -203,17 +237,33 @@ export class Wallboard {
       if (!list.length) return null;
       return h("div", { class: "agent-group", "data-status": st },
         h("h3", null, t(`status.${st}`)),
-        ...list.map((a) => h("div", { class: "agent-row", "data-agent": a.user_id },
+        ...list.flatMap((a) => [h("div", { class: "agent-row", "data-agent": a.user_id },
           h("span", { class: `status-dot s-${a.status}` }),
-          h("span", { class: "agent-name" }, a.name),
+          h("button", {
+            class: "link agent-name", "aria-expanded": String(this.drilled === a.user_id), title: t("wb.drillAgent", { name: a.name }),
+            onclick: () => void this.drillInto(a.user_id),
+          }, a.name),
           loadBar(a),
           h("span", { class: "agent-load", "data-field": "load" }, t("wb.load", { load: a.load, capacity: a.capacity })),
           h("select", {
             class: "force-status", "aria-label": t("wb.forceStatus", { name: a.name }),
             onchange: (ev: Event) => void this.forceStatus(a.user_id, (ev.target as HTMLSelectElement).value as AgentStatus),
-          }, ...STATUSES.map((o) => h("option", { value: o, selected: o === a.status }, t(`status.${o}`)))))));
+          }, ...STATUSES.map((o) => h("option", { value: o, selected: o === a.status }, t(`status.${o}`))))),
+        this.drilled === a.user_id ? this.drillList(a) : null]));
     });
     replaceChildren(slot, counts, ...(all.length ? groups : [h("p", { class: "empty" }, t("wb.noAgents"))]));
+  }
+
+  /** An agent's open conversations, each opening read only. */
+  private drillList(a: AgentLoad): HTMLElement {
+    const t = this.i18n.t.bind(this.i18n);
+    const list = this.drill;
+    return h("div", { class: "agent-drill", "data-drill": a.user_id },
+      list === null ? h("p", { class: "muted" }, t("dialog.loading"))
+        : list.length ? h("ul", null, ...list.map((c) => h("li", null, h("button", {
+          class: "link watch-open", "data-watch-open": c.id, onclick: () => this.watch(c.id),
+        }, t("wb.drillEntry", { id: c.id, name: c.contact.name ?? c.contact.identifiers[0] ?? "", state: this.i18n.tDynamic("state", c.state) })))))
+          : h("p", { class: "muted" }, t("wb.drillNone")));
   }
 
   private channelsTable(): HTMLElement {

@@ -315,6 +315,16 @@ const en = {
   "prechat.start": "Start chat",
   "customer.email": "Email",
   "customer.department": "Department",
+  "watch.open": "Open",
+  "watch.title": "Conversation #{id} (watching)",
+  "watch.readOnly": "Read only: new messages appear here live.",
+  "watch.nobody": "nobody",
+  "watch.reassign": "Reassign",
+  "watch.reassignTo": "Reassign to",
+  "watch.failed": "Could not do that: {message}",
+  "wb.drillAgent": "Show {name}'s conversations",
+  "wb.drillEntry": "#{id} · {name} · {state}",
+  "wb.drillNone": "No open conversations.",
 };
 
 export type MessageKey = keyof typeof en;
@@ -632,6 +642,16 @@ const zhCN: Dictionary = {
   "prechat.start": "开始咨询",
   "customer.email": "邮箱",
   "customer.department": "部门",
+  "watch.open": "查看",
+  "watch.title": "会话 #{id}（旁听中）",
+  "watch.readOnly": "只读：新消息会实时显示在这里。",
+  "watch.nobody": "无人接待",
+  "watch.reassign": "重新分配",
+  "watch.reassignTo": "重新分配给",
+  "watch.failed": "操作失败：{message}",
+  "wb.drillAgent": "查看 {name} 的会话",
+  "wb.drillEntry": "#{id} · {name} · {state}",
+  "wb.drillNone": "没有进行中的会话。",
 };
 
 export const LOCALES = ["en", "zh-CN"] as const;
