@@ -12,6 +12,7 @@ pub mod bus;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod realtime;
 pub mod routing;
 pub mod store;
 pub mod time;

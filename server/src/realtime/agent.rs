@@ -19,14 +19,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 use switchboard_core::bus::BusEvent;
+use switchboard_core::realtime::{AgentAuth, OfferBody, ReplyBody, ResolveBody, SyncBody, TypingBody};
 use switchboard_core::domain::{AgentStatus, CloseReason, ConversationFilter, Role, SenderKind, User};
-use switchboard_core::ids::{ConversationId, MessageId};
 
 use super::{send_ack, AuthFailed};
 use crate::auth::{resolve_token, Principal};
@@ -35,10 +34,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::views::conversation_view;
 
-#[derive(Deserialize)]
-struct AgentAuth {
-    token: String,
-}
 
 /// The authenticated user of a socket, stored in its extensions by the connect middleware.
 #[derive(Clone)]
@@ -207,41 +202,10 @@ async fn connected(state: AppState, s: SocketRef, user: User) {
     });
 }
 
-#[derive(Deserialize)]
-struct ReplyBody {
-    conversation_id: ConversationId,
-    #[serde(default)]
-    text: String,
-    client_message_id: Option<String>,
-    /// Files uploaded with `POST /api/v1/uploads`.
-    #[serde(default)]
-    attachments: Vec<switchboard_core::domain::Attachment>,
-}
 
-#[derive(Deserialize)]
-struct TypingBody {
-    conversation_id: ConversationId,
-}
 
-#[derive(Deserialize)]
-struct OfferBody {
-    conversation_id: ConversationId,
-}
 
-#[derive(Deserialize)]
-struct ResolveBody {
-    conversation_id: ConversationId,
-    reason: Option<String>,
-    /// The team's wrap-up form values (see `api::wrapup`).
-    wrap_up: Option<serde_json::Value>,
-}
 
-#[derive(Deserialize)]
-struct SyncBody {
-    conversation_id: ConversationId,
-    after: Option<MessageId>,
-    limit: Option<i64>,
-}
 
 fn current(s: &SocketRef) -> Option<User> {
     s.extensions.get::<Agent>().map(|a| a.0)

@@ -20,7 +20,6 @@
 //!   conversation's `attributes.prechat` and send it to the chosen team's queue. They live on the
 //!   socket, so a client sends them again after reconnecting until its conversation exists.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -28,6 +27,7 @@ use socketioxide::SocketIo;
 use switchboard_core::bus::BusEvent;
 use switchboard_core::domain::{ChannelKind, Conversation, InboundMessage, Message, SenderKind};
 use switchboard_core::ids::{ConversationId, InboxId, MessageId, TenantId};
+use switchboard_core::realtime::{CustomerMessage, WidgetAuth, WidgetSync};
 use switchboard_gateway::signature::constant_time_eq;
 
 use super::{send_ack, AuthFailed};
@@ -37,13 +37,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time::now_ms;
 
-#[derive(Deserialize)]
-struct WidgetAuth {
-    inbox_id: InboxId,
-    widget_key: String,
-    session: Option<String>,
-    name: Option<String>,
-}
 
 /// Who this widget socket is, decided at connect.
 #[derive(Clone)]
@@ -241,18 +234,4 @@ async fn customer_messages(
     }
 }
 
-#[derive(Deserialize)]
-struct CustomerMessage {
-    client_message_id: String,
-    #[serde(default)]
-    text: String,
-    /// Files uploaded with `POST /api/v1/widget/uploads`.
-    #[serde(default)]
-    attachments: Vec<switchboard_core::domain::Attachment>,
-}
 
-#[derive(Deserialize)]
-struct WidgetSync {
-    after: Option<MessageId>,
-    limit: Option<i64>,
-}
