@@ -63,6 +63,15 @@ pub struct TeamQueue {
     pub longest_wait_secs: f64,
 }
 
+/// The window statistics of one team's queue (`null` team: the no-team queue).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueStats {
+    pub team_id: Option<TeamId>,
+    pub service_level: Option<f64>,
+    pub average_speed_of_answer_secs: Option<f64>,
+    pub abandonment_rate: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QueueSnapshot {
     pub at: Millis,
@@ -78,6 +87,29 @@ pub struct QueueSnapshot {
     /// Share of conversations that ended in the window without an agent.
     pub abandonment_rate: Option<f64>,
     pub mean_handle_secs: f64,
+    /// The same three statistics per queue, for every queue with conversations in the window.
+    pub queue_stats: Vec<QueueStats>,
+}
+
+/// Service level, average speed of answer and abandonment of `conversations` over the window
+/// starting at `since` (definitions on [`QueueSnapshot`]).
+fn window_stats(conversations: &[&switchboard_core::domain::Conversation], since: Millis) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let arrived: Vec<_> = conversations.iter().filter(|c| c.queued_at.unwrap_or(c.created_at) >= since).collect();
+    let answered_in_sl = arrived
+        .iter()
+        .filter(|c| c.assigned_at.is_some_and(|a| a - c.queued_at.unwrap_or(c.created_at) <= SERVICE_LEVEL_SECS * 1000))
+        .count();
+    let settled = arrived.iter().filter(|c| c.assigned_at.is_some() || !c.state.is_open()).count();
+    let service_level = (settled > 0).then(|| answered_in_sl as f64 / settled as f64);
+    let speeds: Vec<f64> = conversations
+        .iter()
+        .filter(|c| c.assigned_at.is_some_and(|a| a >= since))
+        .filter_map(|c| Some(secs(c.assigned_at? - c.queued_at.unwrap_or(c.created_at))))
+        .collect();
+    let ended: Vec<_> = conversations.iter().filter(|c| c.closed_at.is_some_and(|t| t >= since)).collect();
+    let abandoned = ended.iter().filter(|c| c.assigned_at.is_none()).count();
+    let abandonment_rate = (!ended.is_empty()).then(|| abandoned as f64 / ended.len() as f64);
+    (service_level, mean(&speeds), abandonment_rate)
 }
 
 fn secs(ms: Millis) -> f64 {
@@ -134,21 +166,20 @@ pub async fn snapshot(state: &AppState, tenant: TenantId) -> ApiResult<QueueSnap
 
     // Window statistics.
     let since = now - STATS_WINDOW_MS;
-    let arrived: Vec<_> = recent.iter().filter(|c| c.queued_at.unwrap_or(c.created_at) >= since).collect();
-    let answered_in_sl = arrived
-        .iter()
-        .filter(|c| c.assigned_at.is_some_and(|a| a - c.queued_at.unwrap_or(c.created_at) <= SERVICE_LEVEL_SECS * 1000))
-        .count();
-    let settled = arrived.iter().filter(|c| c.assigned_at.is_some() || !c.state.is_open()).count();
-    let service_level = (settled > 0).then(|| answered_in_sl as f64 / settled as f64);
-    let speeds: Vec<f64> = recent
-        .iter()
-        .filter(|c| c.assigned_at.is_some_and(|a| a >= since))
-        .filter_map(|c| Some(secs(c.assigned_at? - c.queued_at.unwrap_or(c.created_at))))
+    let all: Vec<_> = recent.iter().collect();
+    let (service_level, average_speed_of_answer_secs, abandonment_rate) = window_stats(&all, since);
+    // Per queue: conversations touched in the window, grouped by the team they are in now.
+    let mut in_window: BTreeMap<Option<TeamId>, Vec<_>> = BTreeMap::new();
+    for c in recent.iter().filter(|c| c.updated_at >= since) {
+        in_window.entry(c.team_id).or_default().push(c);
+    }
+    let queue_stats = in_window
+        .into_iter()
+        .map(|(team_id, list)| {
+            let (service_level, average_speed_of_answer_secs, abandonment_rate) = window_stats(&list, since);
+            QueueStats { team_id, service_level, average_speed_of_answer_secs, abandonment_rate }
+        })
         .collect();
-    let ended: Vec<_> = recent.iter().filter(|c| c.closed_at.is_some_and(|t| t >= since)).collect();
-    let abandoned = ended.iter().filter(|c| c.assigned_at.is_none()).count();
-    let abandonment_rate = (!ended.is_empty()).then(|| abandoned as f64 / ended.len() as f64);
 
     let mut agents_by_status = BTreeMap::new();
     for u in &users {
@@ -164,8 +195,9 @@ pub async fn snapshot(state: &AppState, tenant: TenantId) -> ApiResult<QueueSnap
         agents,
         agents_by_status,
         service_level,
-        average_speed_of_answer_secs: mean(&speeds),
+        average_speed_of_answer_secs,
         abandonment_rate,
+        queue_stats,
         mean_handle_secs,
     })
 }

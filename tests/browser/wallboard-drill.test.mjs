@@ -69,6 +69,11 @@ describe('wallboard drill-down, watch and reassign, in Chromium', { timeout: 150
     const asa = await supPage.locator('.wb-tiles [data-metric=asa] .tile-value').textContent();
     assert.match(asa, /^\d+ ?s$/, `ASA ${asa}`);
     assert.equal(await supPage.locator('.wb-tiles [data-metric=abandonment] .tile-value').textContent(), '–', 'nothing ended yet');
+    // Per queue too: the inboxes' no-team queue answered its one customer in time.
+    const row = supPage.locator('.queue-row[data-team=none]');
+    await row.locator('[data-field=service-level]').filter({ hasText: /^100\s?%$/ }).waitFor();
+    assert.match(await row.locator('[data-field=asa]').textContent(), /^\d+ ?s$/);
+    assert.equal(await row.locator('[data-field=abandonment]').textContent(), '–');
     const points = Number(await supPage.locator('svg.chart').getAttribute('data-points'));
     assert.ok(points >= 1, `chart points ${points}`);
     log(`wallboard: SL ${await supPage.locator('.wb-tiles [data-metric=service-level] .tile-value').textContent()}, ASA ${asa}, chart points ${points}`);

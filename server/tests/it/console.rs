@@ -210,3 +210,42 @@ async fn contact_history() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn per_queue_statistics() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (agent_id, agent) = app.available_agent(&admin, "agent@example.com", 5).await;
+    let (care, care_inbox, care_token) = team_inbox(&app, &admin, &[agent_id]).await;
+    // A second team nobody serves: its customer waits and gives up.
+    let (status, other) = app.send_json(Method::POST, &admin, "/api/v1/teams", json!({"name": "Night"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let night = other["id"].as_i64().expect("team");
+    let (status, inbox) = app
+        .send_json(Method::POST, &admin, "/api/v1/inboxes", json!({"name": "Night line", "kind": "api", "team_id": night, "settings": {"webhook_url": "http://127.0.0.1:9/x"}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let (night_inbox, night_token) = (inbox["id"].as_i64().expect("inbox"), inbox["inbound_token"].as_str().expect("token").to_string());
+
+    let answered = inbound(&app, care_inbox, &care_token, "m-1", "c-1").await;
+    wait_state(&app, &agent, answered, "assigned").await;
+    let gone = inbound(&app, night_inbox, &night_token, "m-2", "c-2").await;
+    let (status, body) = app.send_json(Method::POST, &admin, &format!("/api/v1/conversations/{gone}/resolve"), json!({"reason": "customer_left"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "abandoned");
+
+    let (status, snapshot) = app.get_json(&admin, "/api/v1/supervisor/queues").await;
+    assert_eq!(status, StatusCode::OK, "{snapshot}");
+    let stats = snapshot["queue_stats"].as_array().expect("queue_stats");
+    let of = |team: i64| stats.iter().find(|q| q["team_id"] == team).unwrap_or_else(|| panic!("no stats for team {team}: {snapshot}"));
+    assert_eq!(of(care)["service_level"], 1.0);
+    assert!(of(care)["average_speed_of_answer_secs"].as_f64().is_some_and(|s| s >= 0.0));
+    assert_eq!(of(care)["abandonment_rate"], Value::Null, "nothing ended there");
+    assert_eq!(of(night)["service_level"], 0.0);
+    assert_eq!(of(night)["average_speed_of_answer_secs"], Value::Null);
+    assert_eq!(of(night)["abandonment_rate"], 1.0);
+    // The tenant-wide figures cover both.
+    assert_eq!(snapshot["service_level"], 0.5);
+    assert_eq!(snapshot["abandonment_rate"], 1.0);
+    app.stop().await;
+}

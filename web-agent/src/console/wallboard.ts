@@ -200,19 +200,31 @@ export class Wallboard {
     for (const q of s?.queues ?? []) rows.set(q.team_id, q);
     if (!rows.size) return h("p", { class: "empty" }, t("wb.noQueues"));
     const available = [...this.agents.values()].filter((a) => a.status === "available" && a.load < a.capacity);
+    const stats = new Map((s?.queue_stats ?? []).map((q) => [q.team_id, q]));
+    const statCells = (team: number | null) => {
+      const q = stats.get(team);
+      return [
+        h("td", { class: "num", "data-field": "service-level", title: t("wb.serviceLevelHint") }, this.percent(q?.service_level)),
+        h("td", { class: "num", "data-field": "asa", title: t("wb.windowHint") }, q?.average_speed_of_answer_secs != null ? this.duration(q.average_speed_of_answer_secs) : "–"),
+        h("td", { class: "num", "data-field": "abandonment", title: t("wb.windowHint") }, this.percent(q?.abandonment_rate)),
+      ];
+    };
     return h("table", { class: "wb-table" },
-      h("thead", null, h("tr", null, h("th", null, t("wb.queue")), h("th", { class: "num" }, t("wb.waiting")), h("th", { class: "num" }, t("wb.longestWait")))),
+      h("thead", null, h("tr", null, h("th", null, t("wb.queue")), h("th", { class: "num" }, t("wb.waiting")), h("th", { class: "num" }, t("wb.longestWait")),
+        h("th", { class: "num" }, t("wb.slShort")), h("th", { class: "num" }, t("wb.asaShort")), h("th", { class: "num" }, t("wb.abandonShort")))),
       h("tbody", null, ...[...rows.values()].flatMap((q) => [
         h("tr", { class: "queue-row", "data-team": q.team_id ?? "none" },
           h("td", null, q.team_id === null ? t("wb.noTeam") : this.teams.get(q.team_id) ?? t("wb.team", { id: q.team_id })),
           h("td", { class: "num", "data-field": "waiting" }, String(q.waiting.length)),
           h("td", { class: "num tick", "data-field": "longest", "data-base": q.longest_wait_secs, "data-live": q.waiting.length ? "1" : "0" },
-            q.waiting.length ? this.duration(q.longest_wait_secs + this.elapsed()) : "–")),
+            q.waiting.length ? this.duration(q.longest_wait_secs + this.elapsed()) : "–"),
+          ...statCells(q.team_id)),
         ...q.waiting.map((w) => h("tr", { class: "waiting-row", "data-conversation": w.conversation_id },
           h("td", { colspan: 2 }, t("wb.waitingEntry", { position: w.position, id: w.conversation_id }),
             h("button", { class: "link watch-open", "data-watch-open": w.conversation_id, onclick: () => this.watch(w.conversation_id) }, t("watch.open")),
             available.length ? this.assignControl(w.conversation_id, available) : null),
-          h("td", { class: "num tick", "data-base": w.waited_secs, "data-live": "1" }, this.duration(w.waited_secs + this.elapsed())))),
+          h("td", { class: "num tick", "data-base": w.waited_secs, "data-live": "1" }, this.duration(w.waited_secs + this.elapsed())),
+          h("td", { colspan: 3 }))),
       ])),
     );
   }

@@ -325,6 +325,9 @@ const en = {
   "wb.drillAgent": "Show {name}'s conversations",
   "wb.drillEntry": "#{id} · {name} · {state}",
   "wb.drillNone": "No open conversations.",
+  "wb.slShort": "SL 30 min",
+  "wb.asaShort": "ASA",
+  "wb.abandonShort": "Abandoned",
 };
 
 export type MessageKey = keyof typeof en;
@@ -652,6 +655,9 @@ const zhCN: Dictionary = {
   "wb.drillAgent": "查看 {name} 的会话",
   "wb.drillEntry": "#{id} · {name} · {state}",
   "wb.drillNone": "没有进行中的会话。",
+  "wb.slShort": "服务水平（30 分钟）",
+  "wb.asaShort": "平均应答",
+  "wb.abandonShort": "放弃率",
 };
 
 export const LOCALES = ["en", "zh-CN"] as const;

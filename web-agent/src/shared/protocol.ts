@@ -118,6 +118,8 @@ export interface QueueSnapshot {
   average_speed_of_answer_secs: number | null;
   abandonment_rate: number | null;
   mean_handle_secs: number;
+  /** The same statistics per queue (team; `null` = no team), for queues active in the window. */
+  queue_stats?: Array<{ team_id: number | null; service_level: number | null; average_speed_of_answer_secs: number | null; abandonment_rate: number | null }>;
 }
 
 export interface AgentLoad {
