@@ -335,7 +335,8 @@ pub struct RateLimits {
 
 impl RateLimits {
     /// The platform's published (or conservative) limits:
-    /// - Telegram: about 1 message a second to one chat, 30 a second per bot.
+    /// - Telegram: about 1 message a second to one chat (a burst of 3, so a bot's greeting and
+    ///   menu leave together), 30 a second per bot.
     /// - WhatsApp Cloud API: one message every 6 s to one user with bursts of up to 45 (the
     ///   "pair rate limit"), 80 a second per phone number (the default throughput).
     /// - Messenger / Instagram: no per-user number is published; 1 a second (burst 5) per user,
@@ -344,7 +345,7 @@ impl RateLimits {
     /// - WeChat: 1 a second (burst 5) per user; 100 a second per account (daily quotas apply).
     pub fn platform_default(kind: ChannelKind) -> RateLimits {
         let (chat_per_sec, chat_burst, account_per_sec, account_burst) = match kind {
-            ChannelKind::Telegram => (1.0, 1.0, 30.0, 30.0),
+            ChannelKind::Telegram => (1.0, 3.0, 30.0, 30.0),
             ChannelKind::Whatsapp => (1.0 / 6.0, 45.0, 80.0, 80.0),
             ChannelKind::Messenger | ChannelKind::Instagram => (1.0, 5.0, 40.0, 40.0),
             ChannelKind::Line | ChannelKind::Wechat => (1.0, 5.0, 100.0, 100.0),

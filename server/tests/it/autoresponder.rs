@@ -276,7 +276,9 @@ impl<'a> Shop<'a> {
             expected.extend(bot_said(self.app, admin, c["id"].as_i64().expect("id")).await);
         }
         let sent = || fake.sent.lock().expect("lock").iter().map(|b| b["text"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
-        for _ in 0..200 {
+        // Telegram's per-chat limit (1 a second after a burst of 3, `gateway::RateLimits`) paces
+        // a chat's bot messages, so the last ones may leave seconds after the script ends.
+        for _ in 0..800 {
             if sent().len() >= expected.len() {
                 break;
             }
