@@ -464,6 +464,9 @@ pub async fn deliver_platform(state: &AppState, entry: &OutboxEntry) -> Result<D
             None => return Ok(Delivery::Deferred(now + wait_ms.max(1))),
         },
     };
+    // The permit may be the half-open circuit's one probe: any return before the send is
+    // recorded hands it back, or the circuit would wait forever for a probe that never ran.
+    let mut probe = ProbePermit { health: &state.health, inbox: route.inbox.id, settled: false };
 
     let limits = RateLimits::of(&route.inbox);
     let buckets = [
@@ -475,9 +478,6 @@ pub async fn deliver_platform(state: &AppState, entry: &OutboxEntry) -> Result<D
             Ok(0) => {}
             Ok(wait) => {
                 metrics::counter!("switchboard_outbox_rate_limited_total", "kind" => route.inbox.kind.as_str()).increment(1);
-                if route.via_fallback {
-                    state.health.release_probe(route.inbox.id);
-                }
                 return Ok(Delivery::Deferred(now + i64::try_from(wait).unwrap_or(1_000)));
             }
             // Without the shared budget we cannot know what other nodes sent: wait a second
@@ -526,6 +526,7 @@ pub async fn deliver_platform(state: &AppState, entry: &OutboxEntry) -> Result<D
         Err(DeliveryError::Throttled { detail, .. }) => SendOutcome::Transient(detail),
     };
     state.health.record(route.inbox.id, now_ms(), latency, outcome);
+    probe.settled = true;
     let receipt = match sent {
         Err(e) if switchboard_gateway::wechat::is_access_token_error(&e) => {
             // Expired or revoked early: forget it so the retry fetches a fresh one.
@@ -548,6 +549,22 @@ pub async fn deliver_platform(state: &AppState, entry: &OutboxEntry) -> Result<D
         }
     }
     Ok(Delivery::Sent)
+}
+
+/// A circuit permit not yet settled by `ChannelHealth::record`: dropped, it gives a half-open
+/// circuit's probe back (`release_probe`) unless `settled` (the outcome was recorded).
+struct ProbePermit<'a> {
+    health: &'a crate::health::ChannelHealth,
+    inbox: InboxId,
+    settled: bool,
+}
+
+impl Drop for ProbePermit<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.health.release_probe(self.inbox);
+        }
+    }
 }
 
 /// The fallback route for a reply whose inbox has its circuit open, if one is usable now.

@@ -226,6 +226,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unused_probe_is_given_back_and_fallbacks_show_in_the_view() {
+        let h = ChannelHealth::default();
+        h.note_fallback(INBOX, Some(InboxId(9)));
+        for i in 0..FAILURES_TO_OPEN {
+            fail(&h, i64::from(i));
+        }
+        let open = h.view(INBOX, 20);
+        assert!(open.fallback_active && open.fallback_inbox_id == Some(InboxId(9)));
+        h.record_via_fallback(INBOX);
+        assert_eq!(h.view(INBOX, 20).sent_via_fallback, 1);
+        let after = 10 + COOL_DOWN_MS;
+        assert!(h.permit(INBOX, after).is_ok(), "the probe");
+        assert!(h.permit(INBOX, after).is_err());
+        // The send was deferred (rate limit) before reaching the platform: the probe comes back.
+        h.release_probe(INBOX);
+        assert!(h.permit(INBOX, after).is_ok(), "another send may probe");
+        assert!(!h.view(INBOX, after).fallback_active, "half-open: the inbox itself is tried again");
+    }
+
+    #[test]
     fn a_failed_probe_doubles_the_cool_down_and_permanent_errors_do_not_count() {
         let h = ChannelHealth::default();
         for i in 0..FAILURES_TO_OPEN {
