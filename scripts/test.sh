@@ -6,7 +6,9 @@
 #   3. runs the Rust tests: core, the storage conformance suite on all three databases, the bus
 #      on real Redis, the server's in-process API tests;
 #   4. runs the end-to-end suite: the real `switchboard` binary driven by socket.io-client, on
-#      SQLite and on Postgres + Redis with two server processes;
+#      SQLite and on Postgres + Redis with two server processes; then the fault-injection suite
+#      (tests/faults: nodes killed, Redis and PostgreSQL restarted, the platform down, stalled
+#      agent sockets, all under load);
 #   5. fuzzes the REST API with schemathesis against its own OpenAPI document;
 #   6. smoke-runs every benchmark scenario for a few seconds (so the harness does not rot);
 #   7. builds the browser console and widget and drives them in Debian's Chromium with
@@ -44,6 +46,10 @@ cargo test --workspace --locked -- --test-threads=4
 echo "== End-to-end tests (real server, socket.io-client)"
 cargo build -p switchboard-server --bin switchboard --locked
 (cd tests/e2e && npm test)
+
+echo "== Fault injection (kill -9 of a node, Redis and PostgreSQL restarts, platform outage, stalled sockets)"
+# Short form; FAULTS_LONG=1 (cd tests/faults && npm test) is the long one. Uses tests/e2e's packages.
+(cd tests/faults && npm test)
 
 echo "== Schemathesis against the served OpenAPI document (no 5xx, responses match the schema)"
 SWITCHBOARD_BIN=target/debug/switchboard bash tests/schemathesis/run.sh
