@@ -301,7 +301,7 @@ impl std::fmt::Debug for InboxPatch {
         f.debug_struct("InboxPatch")
             .field("name", &self.name)
             .field("settings", &self.settings)
-            .field("secrets", &self.secrets.as_ref().map(|s| format!("{}", redacted_secrets(s))))
+            .field("secrets", &self.secrets.as_ref().map(redacted_secrets))
             .field("mask_identifiers", &self.mask_identifiers)
             .field("team_id", &self.team_id)
             .field("token_hash", &self.token_hash.as_ref().map(|_| "[REDACTED]"))

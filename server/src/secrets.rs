@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(ring.primary_id(), Some(switchboard_storage::secrets::key_id(&parse_key(&key).expect("key")).as_str()));
         assert!(!dir.join(KEY_FILE).exists(), "no key file when a key is configured");
         s.security.secrets_key = Some("too-short".to_string().into());
-        let err = format!("{:#}", keyring(&s).unwrap_err());
+        let err = format!("{:#}", keyring(&s).expect_err("a short key is refused"));
         assert!(err.contains("security.secrets_key") && !err.contains("too-short"), "{err}");
     }
 }

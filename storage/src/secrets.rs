@@ -202,6 +202,7 @@ impl SecretsKeyring {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 mod tests {
     use super::*;
 

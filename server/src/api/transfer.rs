@@ -75,7 +75,7 @@ pub async fn transfer(
     ApiPath(id): ApiPath<ConversationId>,
     ApiJson(body): ApiJson<TransferBody>,
 ) -> ApiResult<Json<TransferView>> {
-    let target = serde_json::to_value(&body.to).unwrap_or_default();
+    let target = serde_json::to_value(body.to).unwrap_or_default();
     let outcome = crate::transfer::transfer(&state, &replier(&principal), id, body.to, body.note).await?;
     // An agent handing on their own conversation is routine; a supervisor or admin moving
     // someone's conversation is a reassignment the audit log records.
