@@ -12,7 +12,7 @@ import {
 const WAIT = 15_000;
 
 describe('widget pre-chat form, in Chromium', { timeout: 150_000 }, () => {
-  let server, adminToken, sales, support, ann, site, browser, agentPage, customerPage, conversationId;
+  let server, adminToken, sales, support, ann, site, browser, agentPage, customerPage, adminPage, conversationId;
 
   before(async () => {
     server = await startServer();
@@ -24,14 +24,14 @@ describe('widget pre-chat form, in Chromium', { timeout: 150_000 }, () => {
     site = await startCustomerSite(server);
     browser = await launchBrowser();
     const pages = [];
-    for (const who of ['agent', 'customer']) {
+    for (const who of ['agent', 'customer', 'admin']) {
       const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 800 } });
       const page = await ctx.newPage();
       page.setDefaultTimeout(WAIT);
       page.on('pageerror', (e) => log(`${who} page error: ${e.message}`));
       pages.push(page);
     }
-    [agentPage, customerPage] = pages;
+    [agentPage, customerPage, adminPage] = pages;
   });
 
   after(cleanupAll);
@@ -41,10 +41,23 @@ describe('widget pre-chat form, in Chromium', { timeout: 150_000 }, () => {
       api(server.url, adminToken, 'PATCH', `/inboxes/${server.inboxId}`, { settings: { prechat: { enabled: 'yes' } } }),
       /422.*settings\.prechat\.enabled/,
     );
-    const inbox = await api(server.url, adminToken, 'PATCH', `/inboxes/${server.inboxId}`, {
-      settings: { prechat: { enabled: true, require_email: false, departments: [sales.id, support.id] } },
-    });
-    assert.deepEqual(inbox.settings.prechat.departments, [sales.id, support.id]);
+    // In the Admin view: the web inbox's pre-chat settings.
+    await adminPage.goto(`${server.url}/#admin`);
+    await adminPage.locator('input[name=email]').fill(ADMIN_EMAIL);
+    await adminPage.locator('input[name=password]').fill(ADMIN_PASSWORD);
+    await adminPage.locator('form.login-card button[type=submit]').click();
+    await adminPage.locator(`.admin-list [data-inbox="${server.inboxId}"]`).click();
+    const fs = adminPage.locator('fieldset.prechat-settings');
+    await fs.locator('[data-prechat=enabled]').check();
+    await fs.locator(`[data-prechat-team="${sales.id}"]`).check();
+    await fs.locator(`[data-prechat-team="${support.id}"]`).check();
+    await adminPage.locator('form.inbox-form button[type=submit]').click();
+    await adminPage.waitForFunction(async ([url, token, inbox]) => {
+      const r = await fetch(`${url}/api/v1/inboxes/${inbox}`, { headers: { authorization: `Bearer ${token}` } });
+      return (await r.json()).settings?.prechat?.enabled === true;
+    }, [server.url, adminToken, server.inboxId]);
+    const inbox = await api(server.url, adminToken, 'GET', `/inboxes/${server.inboxId}`);
+    assert.deepEqual(inbox.settings.prechat, { enabled: true, require_email: false, departments: [sales.id, support.id] });
   });
 
   it('the customer answers the form and writes; the chosen team\'s agent gets it', async () => {

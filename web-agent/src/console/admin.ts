@@ -192,9 +192,25 @@ export class AdminView {
           f.required ? t("admin.required") : "", true));
       }
     }
+    if (kind === "web") out.push(this.prechatFields(inbox));
     if (kind === "web" && !inbox) out.push(h("p", { class: "muted" }, t("admin.inbox.webHint")));
     if (kind === "api" && !inbox) out.push(h("p", { class: "muted" }, t("admin.inbox.apiHint")));
     return out;
+  }
+
+  /** The web widget's pre-chat form (`settings.prechat`): on/off, email required, departments. */
+  private prechatFields(inbox: Inbox | null): HTMLElement {
+    const t = this.i18n.t.bind(this.i18n);
+    const current = (inbox?.settings.prechat ?? {}) as { enabled?: boolean; require_email?: boolean; departments?: number[] };
+    const departments = new Set(current.departments ?? []);
+    return h("fieldset", { class: "prechat-settings" },
+      h("legend", null, t("admin.prechat.title")),
+      h("label", { class: "check" }, h("input", { type: "checkbox", "data-prechat": "enabled", checked: current.enabled === true }), ` ${t("admin.prechat.enabled")}`),
+      h("label", { class: "check" }, h("input", { type: "checkbox", "data-prechat": "require_email", checked: current.require_email === true }), ` ${t("admin.prechat.requireEmail")}`),
+      h("div", { class: "muted" }, t("admin.prechat.departments")),
+      ...(this.teams.length ? this.teams.map((tm) => h("label", { class: "check" },
+        h("input", { type: "checkbox", "data-prechat-team": tm.id, checked: departments.has(tm.id) }), ` ${tm.name}`))
+        : [h("p", { class: "muted" }, t("admin.prechat.noTeams"))]));
   }
 
   private async saveInbox(inbox: Inbox | null, kind: ChannelKind, form: HTMLFormElement, error: HTMLElement): Promise<void> {
@@ -206,6 +222,11 @@ export class AdminView {
       else if (input.value.trim() === "") settings[key] = null; // merged on edit: null removes the key
       else settings[key] = input.dataset.number ? Number(input.value) : input.value.trim();
     });
+    if (kind === "web") {
+      const flag = (key: string) => form.querySelector<HTMLInputElement>(`[data-prechat=${key}]`)?.checked === true;
+      const teams = [...form.querySelectorAll<HTMLInputElement>("[data-prechat-team]")].filter((i) => i.checked).map((i) => Number(i.dataset.prechatTeam));
+      settings.prechat = { enabled: flag("enabled"), require_email: flag("require_email"), departments: teams };
+    }
     form.querySelectorAll<HTMLInputElement>("[data-secrets]").forEach((input) => {
       if (input.value !== "") secrets[input.dataset.secrets as string] = input.value;
     });

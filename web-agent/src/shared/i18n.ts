@@ -328,6 +328,11 @@ const en = {
   "wb.slShort": "SL 30 min",
   "wb.asaShort": "ASA",
   "wb.abandonShort": "Abandoned",
+  "admin.prechat.title": "Pre-chat form",
+  "admin.prechat.enabled": "Ask for name, email and department before the chat",
+  "admin.prechat.requireEmail": "Email is required",
+  "admin.prechat.departments": "Departments the customer chooses from (the chat joins that team's queue):",
+  "admin.prechat.noTeams": "No teams yet: create teams to offer departments.",
 };
 
 export type MessageKey = keyof typeof en;
@@ -658,6 +663,11 @@ const zhCN: Dictionary = {
   "wb.slShort": "服务水平（30 分钟）",
   "wb.asaShort": "平均应答",
   "wb.abandonShort": "放弃率",
+  "admin.prechat.title": "咨询前表单",
+  "admin.prechat.enabled": "开始聊天前填写姓名、邮箱并选择部门",
+  "admin.prechat.requireEmail": "邮箱为必填",
+  "admin.prechat.departments": "客户可选择的部门（会话进入该团队的队列）：",
+  "admin.prechat.noTeams": "暂无团队：创建团队后即可提供部门选择。",
 };
 
 export const LOCALES = ["en", "zh-CN"] as const;
