@@ -19,7 +19,13 @@ use crate::fake::{self, Log, Recorded};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-fake-png-bytes";
 
-async fn record(axum::extract::State(log): axum::extract::State<Log>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn record(
+    axum::extract::State(log): axum::extract::State<Log>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     log.push(Recorded {
         method: method.to_string(),
         path: uri.path().to_owned(),
@@ -53,7 +59,13 @@ async fn fake_api() -> (String, Log) {
 }
 
 fn image(url: &str) -> Attachment {
-    Attachment { kind: "image".into(), url: Some(url.into()), name: Some("a.png".into()), mime: Some("image/png".into()), size: Some(PNG.len() as i64) }
+    Attachment {
+        kind: "image".into(),
+        url: Some(url.into()),
+        name: Some("a.png".into()),
+        mime: Some("image/png".into()),
+        size: Some(PNG.len() as i64),
+    }
 }
 
 fn with_file(to: &str, url: &str) -> OutboundMessage {
@@ -105,14 +117,18 @@ async fn telegram_uploads_our_file_as_multipart() {
     let (base, log) = fake_api().await;
     let config = ChannelConfig { settings: json!({"api_base_url": base}), secrets: json!({"bot_token": "1:T"}) };
     // A relative link (no public URL): only the upload can carry it.
-    let receipt = TelegramAdapter.send(&reqwest::Client::new(), &config, &with_file("42", "/media/1/abc")).await.expect("sent");
+    let receipt =
+        TelegramAdapter.send(&reqwest::Client::new(), &config, &with_file("42", "/media/1/abc")).await.expect("sent");
     assert_eq!(receipt.platform_message_id.as_deref(), Some("42:77"));
     let calls = log.all();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].path, "/bot1:T/sendPhoto");
     assert!(header(&calls[0], "content-type").starts_with("multipart/form-data"), "{:?}", calls[0].headers);
     let (head, bytes) = part(&calls[0], "photo").expect("photo part");
-    assert!(head.contains("filename=\"a.png\"") && head.to_ascii_lowercase().contains("content-type: image/png"), "{head}");
+    assert!(
+        head.contains("filename=\"a.png\"") && head.to_ascii_lowercase().contains("content-type: image/png"),
+        "{head}"
+    );
     assert_eq!(bytes, PNG);
     assert_eq!(part(&calls[0], "chat_id").expect("chat_id").1, b"42");
     assert_eq!(part(&calls[0], "caption").expect("caption").1, b"here");
@@ -125,7 +141,10 @@ async fn whatsapp_uploads_then_sends_by_media_id() {
         settings: json!({"api_base_url": base, "api_version": "v21.0", "phone_number_id": "PN1"}),
         secrets: json!({"access_token": "WA-T"}),
     };
-    WhatsappAdapter.send(&reqwest::Client::new(), &config, &with_file("15550001", "https://chat.example.com/media/1/abc")).await.expect("sent");
+    WhatsappAdapter
+        .send(&reqwest::Client::new(), &config, &with_file("15550001", "https://chat.example.com/media/1/abc"))
+        .await
+        .expect("sent");
     let calls = log.all();
     assert_eq!(calls.len(), 2, "upload, then the message");
     assert_eq!(calls[0].path, "/v21.0/PN1/media");
@@ -149,30 +168,50 @@ async fn messenger_uploads_without_a_public_url_and_links_with_one() {
     let http = reqwest::Client::new();
     MessengerAdapter::messenger().send(&http, &config, &with_file("PSID1", "/media/1/abc")).await.expect("sent");
     let calls = log.all();
-    assert_eq!(calls.len(), 3, "upload, text, attachment message: {:?}", calls.iter().map(|c| &c.path).collect::<Vec<_>>());
+    assert_eq!(
+        calls.len(),
+        3,
+        "upload, text, attachment message: {:?}",
+        calls.iter().map(|c| &c.path).collect::<Vec<_>>()
+    );
     assert_eq!(calls[0].path, "/v21.0/PAGE1/message_attachments");
     assert!(calls[0].query.as_deref().is_some_and(|q| q.contains("access_token=FB-T")));
     let message: Value = serde_json::from_slice(&part(&calls[0], "message").expect("message part").1).expect("json");
     assert_eq!(message, json!({"attachment": {"type": "image", "payload": {"is_reusable": true}}}));
     assert_eq!(part(&calls[0], "filedata").expect("filedata").1, PNG);
     assert_eq!(json_body(&calls[1])["message"], json!({"text": "here"}));
-    assert_eq!(json_body(&calls[2])["message"], json!({"attachment": {"type": "image", "payload": {"attachment_id": "FB-ATT-1"}}}));
+    assert_eq!(
+        json_body(&calls[2])["message"],
+        json!({"attachment": {"type": "image", "payload": {"attachment_id": "FB-ATT-1"}}})
+    );
 
     // With a public link, the platform fetches it: no upload.
-    MessengerAdapter::messenger().send(&http, &config, &with_file("PSID1", "https://chat.example.com/media/1/abc?sig=x")).await.expect("sent");
+    MessengerAdapter::messenger()
+        .send(&http, &config, &with_file("PSID1", "https://chat.example.com/media/1/abc?sig=x"))
+        .await
+        .expect("sent");
     let calls = log.all();
     assert_eq!(calls.len(), 5);
-    assert_eq!(json_body(&calls[4])["message"]["attachment"]["payload"]["url"], "https://chat.example.com/media/1/abc?sig=x");
+    assert_eq!(
+        json_body(&calls[4])["message"]["attachment"]["payload"]["url"],
+        "https://chat.example.com/media/1/abc?sig=x"
+    );
 
     // Instagram takes media only by URL: without a public one the reply fails clearly.
-    let err = MessengerAdapter::instagram().send(&http, &config, &with_file("IGSID", "/media/1/abc")).await.expect_err("no url");
+    let err = MessengerAdapter::instagram()
+        .send(&http, &config, &with_file("IGSID", "/media/1/abc"))
+        .await
+        .expect_err("no url");
     assert!(matches!(&err, DeliveryError::Permanent(m) if m.contains("public")), "{err:?}");
 }
 
 #[tokio::test]
 async fn wechat_uploads_temporary_media_then_sends_the_media_id() {
     let (base, log) = fake_api().await;
-    let config = ChannelConfig { settings: json!({"api_base_url": base, "app_id": "wx1"}), secrets: json!({"access_token": "WX-T"}) };
+    let config = ChannelConfig {
+        settings: json!({"api_base_url": base, "app_id": "wx1"}),
+        secrets: json!({"access_token": "WX-T"}),
+    };
     WechatAdapter.send(&reqwest::Client::new(), &config, &with_file("OPENID1", "/media/1/abc")).await.expect("sent");
     let calls = log.all();
     assert_eq!(calls.len(), 3, "upload, text, image");
@@ -183,13 +222,19 @@ async fn wechat_uploads_temporary_media_then_sends_the_media_id() {
     assert!(head.contains("filename=\"a.png\""), "{head}");
     assert_eq!(bytes, PNG);
     assert_eq!(json_body(&calls[1])["msgtype"], "text");
-    assert_eq!(json_body(&calls[2]), json!({"touser": "OPENID1", "msgtype": "image", "image": {"media_id": "WX-MEDIA-1"}}));
+    assert_eq!(
+        json_body(&calls[2]),
+        json!({"touser": "OPENID1", "msgtype": "image", "image": {"media_id": "WX-MEDIA-1"}})
+    );
 }
 
 #[tokio::test]
 async fn line_sends_images_by_public_url_as_original_and_preview() {
     let (base, log) = fake_api().await;
-    let config = ChannelConfig { settings: json!({"api_base_url": base}), secrets: json!({"channel_access_token": "L-T", "channel_secret": "s"}) };
+    let config = ChannelConfig {
+        settings: json!({"api_base_url": base}),
+        secrets: json!({"channel_access_token": "L-T", "channel_secret": "s"}),
+    };
     let url = "https://chat.example.com/media/1/abc?exp=9&sig=x";
     LineAdapter.send(&reqwest::Client::new(), &config, &with_file("U1", url)).await.expect("sent");
     let calls = log.all();
@@ -197,6 +242,9 @@ async fn line_sends_images_by_public_url_as_original_and_preview() {
     let messages = &json_body(&calls[0])["messages"];
     assert_eq!(messages[1], json!({"type": "image", "originalContentUrl": url, "previewImageUrl": url}));
     // A file without a public link cannot go to LINE: a clear, permanent failure.
-    let err = LineAdapter.send(&reqwest::Client::new(), &config, &with_file("U1", "/media/1/abc")).await.expect_err("relative");
+    let err = LineAdapter
+        .send(&reqwest::Client::new(), &config, &with_file("U1", "/media/1/abc"))
+        .await
+        .expect_err("relative");
     assert!(matches!(err, DeliveryError::Permanent(_)));
 }

@@ -68,7 +68,11 @@ async fn answer(State(fake): State<Fake>, _method: HttpMethod, uri: Uri, headers
         at: Instant::now(),
     });
     if fake.failing.lock().expect("lock").iter().any(|f| path.contains(f.as_str())) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"ok": false, "error_code": 500, "description": "Internal Server Error"}))).into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"ok": false, "error_code": 500, "description": "Internal Server Error"})),
+        )
+            .into_response();
     }
     let n = fake.calls.lock().expect("lock").len();
     let answer = if path.ends_with("/getFile") {
@@ -154,7 +158,14 @@ async fn telegram(app: &TestApp, admin: &str, name: &str, base: &str, extra: Val
 }
 
 async fn telegram_update(app: &TestApp, inbox: i64, update: Value) {
-    let r = app.client.post(app.url(&format!("/webhooks/{inbox}"))).header("x-telegram-bot-api-secret-token", "tg-secret").json(&update).send().await.expect("webhook");
+    let r = app
+        .client
+        .post(app.url(&format!("/webhooks/{inbox}")))
+        .header("x-telegram-bot-api-secret-token", "tg-secret")
+        .json(&update)
+        .send()
+        .await
+        .expect("webhook");
     assert_eq!(r.status(), 200, "webhook");
 }
 
@@ -173,7 +184,14 @@ async fn assigned_conversation(app: &TestApp, admin: &str, inbox: i64) -> i64 {
 }
 
 async fn reply(app: &TestApp, agent: &str, conversation: i64, text: &str) {
-    let (status, body) = app.send_json(Method::POST, agent, &format!("/api/v1/conversations/{conversation}/messages"), json!({"text": text})).await;
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            agent,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            json!({"text": text}),
+        )
+        .await;
     assert!(status.is_success(), "reply: {status} {body}");
 }
 
@@ -198,7 +216,14 @@ async fn an_open_circuit_sends_through_the_fallback_inbox() {
     // The setting is validated: the inbox itself, an unknown inbox, another kind: 422.
     let api = create_inbox(&app, &admin, json!({"name": "API", "kind": "api", "settings": {}})).await;
     for bad in [json!(main), json!(999_999), json!(api), json!("x")] {
-        let (status, body) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/inboxes/{main}"), json!({"settings": {"fallback_inbox_id": bad}})).await;
+        let (status, body) = app
+            .send_json(
+                Method::PATCH,
+                &admin,
+                &format!("/api/v1/inboxes/{main}"),
+                json!({"settings": {"fallback_inbox_id": bad}}),
+            )
+            .await;
         assert_eq!(status, 422, "fallback {bad}: {body}");
     }
     let (_, unchanged) = app.get_json(&admin, &format!("/api/v1/inboxes/{main}")).await;
@@ -210,17 +235,28 @@ async fn an_open_circuit_sends_through_the_fallback_inbox() {
     reply(&app, &agent, conversation, "sent by the backup").await;
 
     wait_until("the fallback to deliver", || async { !fallback.calls_to("/sendMessage").is_empty() }).await;
-    assert_eq!(primary.calls_to("/sendMessage").len(), 5, "five failures open the circuit, then the primary is left alone");
+    assert_eq!(
+        primary.calls_to("/sendMessage").len(),
+        5,
+        "five failures open the circuit, then the primary is left alone"
+    );
     let sent = fallback.calls_to("/sendMessage")[0].json();
     assert_eq!(sent["chat_id"], 99, "the customer's Telegram id reaches them through the other bot");
     assert_eq!(sent["text"], "sent by the backup");
     wait_until("the delivery to be recorded", || async {
         let (_, messages) = app.get_json(&admin, &format!("/api/v1/conversations/{conversation}/messages")).await;
-        messages.as_array().is_some_and(|m| m.iter().any(|m| m["text"] == "sent by the backup" && m["delivered_via_inbox_id"] == backup && m["status"] == "sent"))
+        messages.as_array().is_some_and(|m| {
+            m.iter().any(|m| {
+                m["text"] == "sent by the backup" && m["delivered_via_inbox_id"] == backup && m["status"] == "sent"
+            })
+        })
     })
     .await;
     let (_, health) = app.get_json(&admin, "/api/v1/supervisor/channels").await;
-    let view = health.as_array().and_then(|h| h.iter().find(|v| v["inbox_id"] == main).cloned()).expect("health of the primary");
+    let view = health
+        .as_array()
+        .and_then(|h| h.iter().find(|v| v["inbox_id"] == main).cloned())
+        .expect("health of the primary");
     assert_eq!(view["state"], "open");
     assert_eq!(view["fallback_inbox_id"], backup);
     assert_eq!(view["fallback_active"], true);
@@ -235,10 +271,25 @@ async fn replies_to_one_chat_leave_no_faster_than_its_limit() {
     let (base, fake) = start_fake().await;
     let app = spawn_app_with(fast_outbox).await;
     let admin = app.admin_token().await;
-    let inbox = telegram(&app, &admin, "Limited", &base, json!({"rate_limits": {"chat_per_sec": 2, "chat_burst": 1}})).await;
-    let (status, body) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/inboxes/{inbox}"), json!({"settings": {"rate_limits": {"chat_per_sec": 0}}})).await;
+    let inbox =
+        telegram(&app, &admin, "Limited", &base, json!({"rate_limits": {"chat_per_sec": 2, "chat_burst": 1}})).await;
+    let (status, body) = app
+        .send_json(
+            Method::PATCH,
+            &admin,
+            &format!("/api/v1/inboxes/{inbox}"),
+            json!({"settings": {"rate_limits": {"chat_per_sec": 0}}}),
+        )
+        .await;
     assert_eq!(status, 422, "a zero rate is refused: {body}");
-    let (status, body) = app.send_json(Method::PATCH, &admin, &format!("/api/v1/inboxes/{inbox}"), json!({"settings": {"rate_limits": {"per_minute": 5}}})).await;
+    let (status, body) = app
+        .send_json(
+            Method::PATCH,
+            &admin,
+            &format!("/api/v1/inboxes/{inbox}"),
+            json!({"settings": {"rate_limits": {"per_minute": 5}}}),
+        )
+        .await;
     assert_eq!(status, 422, "an unknown limit is refused: {body}");
 
     telegram_update(&app, inbox, text_update(1, 99, "hi")).await;
@@ -260,7 +311,8 @@ async fn replies_to_one_chat_leave_no_faster_than_its_limit() {
     assert!(early <= 2, "{early} sends within the first half second");
     // And nothing was spent from the retry budget: every entry delivered on its first attempt.
     let (_, delivered) = app.get_json(&admin, "/api/v1/outbox?status=delivered").await;
-    let attempts: Vec<i64> = delivered.as_array().into_iter().flatten().map(|e| e["attempts"].as_i64().unwrap_or(0)).collect();
+    let attempts: Vec<i64> =
+        delivered.as_array().into_iter().flatten().map(|e| e["attempts"].as_i64().unwrap_or(0)).collect();
     assert_eq!(attempts, vec![1; 5], "deferrals are not attempts");
     app.stop().await;
 }
@@ -285,7 +337,15 @@ async fn line_replies_use_the_reply_token_once_then_push() {
         "source": {"type": "user", "userId": "U4af4980629"}, "message": {"id": "468789577898262530", "type": "text", "quoteToken": "q", "text": "hello"}}]})
     .to_string();
     let signature = switchboard_gateway::line::sign("line-secret", body.as_bytes());
-    let r = app.client.post(app.url(&format!("/webhooks/{inbox}"))).header("x-line-signature", signature).header("content-type", "application/json").body(body).send().await.expect("webhook");
+    let r = app
+        .client
+        .post(app.url(&format!("/webhooks/{inbox}")))
+        .header("x-line-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
     assert_eq!(r.status(), 200);
     let (_, agent) = app.available_agent(&admin, "line-agent@example.com", 3).await;
     let conversation = assigned_conversation(&app, &admin, inbox).await;
@@ -342,14 +402,23 @@ async fn two_nodes_fetch_the_wechat_token_once() {
         let (timestamp, nonce) = ((switchboard_server::time::now_ms() / 1000).to_string(), format!("nonce{n}"));
         let signature = switchboard_gateway::wechat::signature(&["wx-verify", &timestamp, &nonce]);
         let xml = format!("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[OPENID_{n}]]></FromUserName><CreateTime>1763700000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>{}</MsgId></xml>", 1000 + n);
-        let r = app.client.post(app.url(&format!("/webhooks/{inbox}?signature={signature}&timestamp={timestamp}&nonce={nonce}"))).body(xml).send().await.expect("webhook");
+        let r = app
+            .client
+            .post(app.url(&format!("/webhooks/{inbox}?signature={signature}&timestamp={timestamp}&nonce={nonce}")))
+            .body(xml)
+            .send()
+            .await
+            .expect("webhook");
         assert_eq!(r.status(), 200, "wechat webhook");
         let (_, agent) = app.available_agent(&admin, "wx-agent@example.com", 3).await;
         let conversation = assigned_conversation(app, &admin, inbox).await;
         conversations.push((agent, conversation));
     }
     let (a, b) = (&nodes[0], &nodes[1]);
-    tokio::join!(reply(a, &conversations[0].0, conversations[0].1, "from node A"), reply(b, &conversations[1].0, conversations[1].1, "from node B"));
+    tokio::join!(
+        reply(a, &conversations[0].0, conversations[0].1, "from node A"),
+        reply(b, &conversations[1].0, conversations[1].1, "from node B")
+    );
     wait_until("both replies", || async { fake.calls_to("/cgi-bin/message/custom/send").len() == 2 }).await;
     assert_eq!(fake.token_fetches.load(Ordering::SeqCst), 1, "one token fetch for the account across both nodes");
     for call in fake.calls_to("/cgi-bin/message/custom/send") {
@@ -366,7 +435,11 @@ async fn two_nodes_fetch_the_wechat_token_once() {
 async fn inbound_media_jobs_survive_a_restart() {
     let (base, fake) = start_fake().await;
     fake.fail("/getFile", true);
-    let db = std::env::temp_dir().join(format!("switchboard-gw-media-{}-{:x}.db", std::process::id(), rand::random::<u32>()));
+    let db = std::env::temp_dir().join(format!(
+        "switchboard-gw-media-{}-{:x}.db",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let url = format!("sqlite://{}?mode=rwc", db.display());
     let tune = |url: String| {
         move |s: &mut switchboard_server::settings::Settings| {
@@ -389,7 +462,12 @@ async fn inbound_media_jobs_survive_a_restart() {
     assert_eq!(messages[0]["attachments"][0]["kind"], "image");
     assert!(messages[0]["attachments"][0]["url"].is_null(), "a placeholder until the file lands: {}", messages[0]);
     let (_, pending) = app.get_json(&admin, "/api/v1/outbox?status=pending").await;
-    assert!(pending.as_array().is_some_and(|p| p.iter().any(|e| e["kind"] == "media_fetch" && e["payload"]["refs"][0]["ref"] == "AgAD-big")), "{pending}");
+    assert!(
+        pending.as_array().is_some_and(|p| p
+            .iter()
+            .any(|e| e["kind"] == "media_fetch" && e["payload"]["refs"][0]["ref"] == "AgAD-big")),
+        "{pending}"
+    );
     app.stop().await;
 
     // The platform recovers while no node runs; the next node finds the job and finishes it.
@@ -415,7 +493,14 @@ async fn expired_links_are_resigned_on_demand() {
     let app = spawn_app_with(|_| {}).await;
     let admin = app.admin_token().await;
     let part = reqwest::multipart::Part::bytes(png()).file_name("p.png");
-    let r = app.client.post(app.url("/api/v1/uploads")).bearer_auth(&admin).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.expect("upload");
+    let r = app
+        .client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&admin)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("upload");
     let uploaded: Value = r.json().await.expect("json");
     let parsed = switchboard_media::parse_media_url(uploaded["url"].as_str().expect("url")).expect("ours");
     let signer = switchboard_media::UrlSigner::new(TEST_MEDIA_SIGNING_KEY.as_bytes());
@@ -447,7 +532,8 @@ async fn replies_to_several_chats_share_the_account_limit() {
     let (base, fake) = start_fake().await;
     let app = spawn_app_with(fast_outbox).await;
     let admin = app.admin_token().await;
-    let limits = json!({"rate_limits": {"chat_per_sec": 100, "chat_burst": 100, "account_per_sec": 2, "account_burst": 1}});
+    let limits =
+        json!({"rate_limits": {"chat_per_sec": 100, "chat_burst": 100, "account_per_sec": 2, "account_burst": 1}});
     let inbox = telegram(&app, &admin, "Account limited", &base, limits).await;
     let (_, agent) = app.available_agent(&admin, "acct-agent@example.com", 5).await;
     let mut conversations = Vec::new();
@@ -455,7 +541,13 @@ async fn replies_to_several_chats_share_the_account_limit() {
         telegram_update(&app, inbox, text_update(i, chat, "hi")).await;
         let id = wait_for("the conversation to be assigned", || async {
             let (_, list) = app.get_json(&admin, &format!("/api/v1/conversations?inbox_id={inbox}")).await;
-            let assigned: Vec<i64> = list.as_array().into_iter().flatten().filter(|c| c["state"] == "assigned").filter_map(|c| c["id"].as_i64()).collect();
+            let assigned: Vec<i64> = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["state"] == "assigned")
+                .filter_map(|c| c["id"].as_i64())
+                .collect();
             assigned.into_iter().find(|id| !conversations.contains(id))
         })
         .await;
@@ -472,7 +564,11 @@ async fn replies_to_several_chats_share_the_account_limit() {
     let early = sent.iter().filter(|c| c.at.duration_since(first) < Duration::from_millis(500)).count();
     assert!(early <= 2, "{early} sends within the first half second for an account limited to 2/s");
     for chat in [501, 502] {
-        let texts: Vec<String> = sent.iter().filter(|c| c.json()["chat_id"] == chat).map(|c| c.json()["text"].as_str().unwrap_or_default().to_owned()).collect();
+        let texts: Vec<String> = sent
+            .iter()
+            .filter(|c| c.json()["chat_id"] == chat)
+            .map(|c| c.json()["text"].as_str().unwrap_or_default().to_owned())
+            .collect();
         let n = if chat == 501 { 0 } else { 1 };
         assert_eq!(texts, (1..=3).map(|r| format!("chat {n} reply {r}")).collect::<Vec<_>>(), "chat {chat} in order");
     }

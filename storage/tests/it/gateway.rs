@@ -67,7 +67,10 @@ async fn check_delivered_via_and_defer(store: &dyn Store) {
     store.set_delivered_via(a.id, first.message.id, backup.id, T0 + 702).await.unwrap();
     assert_eq!(store.get_message(a.id, first.message.id).await.unwrap().delivered_via_inbox_id, Some(backup.id));
     let other = tenant(store, "other").await;
-    assert_not_found(store.set_delivered_via(other.id, first.message.id, backup.id, T0).await, "another tenant's message");
+    assert_not_found(
+        store.set_delivered_via(other.id, first.message.id, backup.id, T0).await,
+        "another tenant's message",
+    );
 }
 
 async fn check_jobs_are_queued_once_per_payload(store: &dyn Store) {
@@ -76,7 +79,10 @@ async fn check_jobs_are_queued_once_per_payload(store: &dyn Store) {
     let payload = json!({"message_id": 7, "refs": [{"index": 0, "ref": "AgAD"}]});
     let (job, created) = store.enqueue_outbox_once(a.id, web.id, "media_fetch", &payload, T0).await.unwrap();
     assert!(created);
-    assert_eq!((job.kind.as_str(), job.message_id, job.attempts, job.status), ("media_fetch", None, 0, OutboxStatus::Pending));
+    assert_eq!(
+        (job.kind.as_str(), job.message_id, job.attempts, job.status),
+        ("media_fetch", None, 0, OutboxStatus::Pending)
+    );
     assert_eq!(job.payload, payload);
     let (again, created) = store.enqueue_outbox_once(a.id, web.id, "media_fetch", &payload, T0 + 5).await.unwrap();
     assert!(!created, "a redelivered webhook finds the job");
