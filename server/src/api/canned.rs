@@ -101,6 +101,7 @@ pub async fn create_canned(
     principal.require_supervisor()?;
     let new = parse(body)?;
     let created = state.store.create_canned_response(principal.tenant_id, new, now_ms()).await.map_err(|e| taken(e.into()))?;
+    crate::api::audit::record(&state, &principal, "canned.create", "canned_response", created.id, serde_json::json!({"shortcut": created.shortcut})).await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -126,6 +127,7 @@ pub async fn update_canned(
     principal.require_supervisor()?;
     let new = parse(body)?;
     let updated = state.store.update_canned_response(principal.tenant_id, id, new, now_ms()).await.map_err(|e| taken(e.into()))?;
+    crate::api::audit::record(&state, &principal, "canned.update", "canned_response", id, serde_json::json!({"shortcut": updated.shortcut})).await;
     Ok(Json(updated))
 }
 
@@ -142,6 +144,7 @@ pub async fn update_canned(
 pub async fn delete_canned(State(state): State<AppState>, principal: Principal, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
     principal.require_supervisor()?;
     state.store.delete_canned_response(principal.tenant_id, id).await?;
+    crate::api::audit::record(&state, &principal, "canned.delete", "canned_response", id, serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

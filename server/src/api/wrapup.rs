@@ -254,6 +254,8 @@ pub async fn put_template(
     let template = check_template(&body).map_err(|errors| invalid("invalid_wrap_up_template", "the wrap-up template", errors))?;
     let stored = if template.fields.is_empty() { None } else { Some(serde_json::to_value(&template).map_err(anyhow::Error::from)?) };
     state.store.set_team_wrap_up_template(principal.tenant_id, id, stored, now_ms()).await?;
+    let detail = serde_json::json!({"fields": template.fields.len()});
+    crate::api::audit::record(&state, &principal, "team.wrap_up_template.set", "team", id, detail).await;
     let template = (!template.fields.is_empty()).then_some(template);
     Ok(Json(TemplateDocument { team_id: id, template }))
 }

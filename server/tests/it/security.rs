@@ -166,6 +166,12 @@ async fn admin_actions_land_in_the_audit_log_without_secrets() {
     // Bad input is refused with a code.
     let r = app.client.get(app.url("/api/v1/audit-log?limit=0")).bearer_auth(&admin).send().await.expect("get");
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Canned responses and wrap-up templates are audited too.
+    let (s, canned) = post("/api/v1/canned-responses", json!({"shortcut": "hello", "title": "Hello", "body": "Hi!"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{canned}");
+    let (_, found) = app.get_json(&admin, "/api/v1/audit-log?action=canned.create").await;
+    assert_eq!(found["entries"][0]["target_id"], canned["id"].to_string(), "{found}");
+    assert_eq!(found["entries"][0]["detail"]["shortcut"], "hello");
     // Agents may not read it.
     let agent = app.login("a1@example.com", "new-password-456").await;
     assert_eq!(app.get_json(&agent, "/api/v1/audit-log").await.0, StatusCode::FORBIDDEN);
