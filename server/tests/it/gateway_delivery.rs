@@ -574,3 +574,45 @@ async fn replies_to_several_chats_share_the_account_limit() {
     }
     app.stop().await;
 }
+
+/// An agent's uploaded file in a reply goes to Telegram as a multipart upload of the stored
+/// bytes (the server has no public URL here, so a link could not reach it anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_attachment_is_uploaded_to_the_platform() {
+    let (base, fake) = start_fake().await;
+    let app = spawn_app_with(fast_outbox).await;
+    let admin = app.admin_token().await;
+    let inbox = telegram(&app, &admin, "Files", &base, json!({})).await;
+    telegram_update(&app, inbox, text_update(1, 99, "send me the picture")).await;
+    let (_, agent) = app.available_agent(&admin, "file-agent@example.com", 3).await;
+    let conversation = assigned_conversation(&app, &admin, inbox).await;
+    let part = reqwest::multipart::Part::bytes(png()).file_name("picture.png");
+    let r = app
+        .client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&agent)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("upload");
+    let uploaded: Value = r.json().await.expect("json");
+    let attachment = json!({"kind": uploaded["kind"], "url": uploaded["url"], "name": uploaded["name"], "mime": uploaded["mime"], "size": uploaded["size"]});
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &agent,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            json!({"text": "here", "attachments": [attachment]}),
+        )
+        .await;
+    assert!(status.is_success(), "reply: {body}");
+    let call = wait_for("the photo upload", || async { fake.calls_to("/sendPhoto").first().cloned() }).await;
+    let content_type = call.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(content_type.starts_with("multipart/form-data"), "{content_type}");
+    let body = call.body.as_slice();
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"name=\"photo\"; filename=\"picture.png\""), "the file part");
+    assert!(has(&png()), "the stored bytes");
+    assert!(has(b"name=\"caption\"") && has(b"here"), "the text as caption");
+    app.stop().await;
+}
