@@ -34,6 +34,26 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// Parses a raw JSON body the way [`ApiJson`] does (415 without a JSON content type, 400
+/// `malformed_json`, 422 `invalid_body`), for handlers that need the bytes too (signature checks).
+pub fn json_from_bytes<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    axum::Json::<T>::from_bytes(body).map(|axum::Json(v)| v).map_err(json_rejection)
+}
+
+/// A body read as bytes, with our error shape (413 over the limit).
+pub fn body_bytes(body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Result<axum::body::Bytes, ApiError> {
+    body.map_err(|e| if e.status() == StatusCode::PAYLOAD_TOO_LARGE { ApiError::PayloadTooLarge } else { ApiError::bad_request("bad_request", e.body_text()) })
+}
+
 /// `Path<T>` answering 400 `invalid_path` (e.g. a non-numeric id) in our error shape.
 pub struct ApiPath<T>(pub T);
 

@@ -17,7 +17,7 @@ use crate::api::validate::{optional_text, required_text, MAX_NAME_CHARS};
 use crate::auth::token_hash;
 use crate::conversations::ingest;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{body_bytes, json_from_bytes, ApiPath};
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -101,20 +101,57 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Inbox setting: refuse ingestion requests that are not signed (see [`check_signature`]).
+pub const REQUIRE_SIGNED: &str = "require_signed_requests";
+
+/// Checks an optional request signature: `X-Switchboard-Timestamp` (Unix seconds) and
+/// `X-Switchboard-Signature: v1=hex(HMAC-SHA256(webhook_secret, timestamp + "." + body))` — the
+/// same scheme as our reply webhooks, with the inbox's webhook secret. A signed request must
+/// verify (401 `invalid_signature`) and be fresh (401 `stale_request`, replay window
+/// `security.webhook_max_age_secs`); an unsigned one passes unless the inbox sets
+/// `require_signed_requests`.
+fn check_signature(state: &AppState, inbox: &switchboard_core::domain::Inbox, headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
+    use switchboard_gateway::api_channel::{sign, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let required = inbox.settings.get(REQUIRE_SIGNED).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let (timestamp, signature) = match (header(HEADER_TIMESTAMP), header(HEADER_SIGNATURE)) {
+        (None, None) if !required => return Ok(()),
+        (Some(t), Some(s)) => (t, s),
+        _ => return Err(ApiError::BadSignature),
+    };
+    let secret = inbox.secrets.get(crate::api::inboxes::WEBHOOK_SECRET).and_then(serde_json::Value::as_str).ok_or(ApiError::BadSignature)?;
+    let ts: i64 = timestamp.parse().map_err(|_| ApiError::BadSignature)?;
+    if !switchboard_gateway::signature::constant_time_eq(sign(secret, ts, body).as_bytes(), signature.as_bytes()) {
+        return Err(ApiError::BadSignature);
+    }
+    let max_age = i64::try_from(state.settings.security.webhook_max_age_secs).unwrap_or(i64::MAX);
+    if !switchboard_gateway::signature::timestamp_is_fresh(timestamp, now_ms() / 1000, max_age) {
+        return Err(ApiError::StaleRequest);
+    }
+    Ok(())
+}
+
 /// Post a customer message into an API inbox.
 ///
-/// Authenticated with the inbox's ingestion token (`Authorization: Bearer sbi_…`). Answers 201
-/// for a new message and 200 with `duplicate: true` when `message_id` was already stored; either
-/// answer means the message is committed. Retry on 5xx.
+/// Authenticated with the inbox's ingestion token (`Authorization: Bearer sbi_…`). Optionally
+/// signed as well (`X-Switchboard-Timestamp` + `X-Switchboard-Signature`, HMAC-SHA256 of
+/// `timestamp.body` with the inbox's webhook secret): a signed request older than the replay
+/// window is refused with 401 `stale_request`, and an inbox with `settings.require_signed_requests`
+/// refuses unsigned ones. Answers 201 for a new message and 200 with `duplicate: true` when
+/// `message_id` was already stored; either answer means the message is committed. Retry on 5xx.
 #[utoipa::path(
     post, path = "/channels/api/{inbox_id}/messages", tag = "channels",
-    params(("inbox_id" = i64, Path, description = "Inbox id")),
+    params(
+        ("inbox_id" = i64, Path, description = "Inbox id"),
+        ("X-Switchboard-Timestamp" = Option<String>, Header, description = "Unix seconds the request was signed at (with X-Switchboard-Signature)"),
+        ("X-Switchboard-Signature" = Option<String>, Header, description = "`v1=` + hex HMAC-SHA256(webhook secret, timestamp + \".\" + body)"),
+    ),
     request_body = ApiChannelMessage,
     responses(
         (status = 201, description = "Stored", body = IngestedMessage),
         (status = 200, description = "Already stored earlier (redelivery)", body = IngestedMessage),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or wrong ingestion token", body = ErrorBody),
+        (status = 401, description = "Missing or wrong ingestion token (`unauthorized`), a bad or missing required signature (`invalid_signature`), or a signed timestamp outside the replay window (`stale_request`)", body = ErrorBody),
         (status = 404, description = "No such API inbox", body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody),
@@ -126,8 +163,9 @@ pub async fn post_message(
     State(state): State<AppState>,
     ApiPath(inbox_id): ApiPath<InboxId>,
     headers: HeaderMap,
-    // Taken as a `Result` so the caller is authenticated before the body's errors are reported.
-    body: Result<ApiJson<ApiChannelMessage>, ApiError>,
+    // Taken as a `Result` so the caller is authenticated before the body's errors are reported;
+    // as bytes, because a signature covers the raw body.
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<IngestedMessage>)> {
     let (inbox, stored_hash) = state.store.get_inbox_unscoped(inbox_id).await?.ok_or(ApiError::NotFound("inbox"))?;
     if inbox.kind != ChannelKind::Api {
@@ -136,7 +174,9 @@ pub async fn post_message(
     if !token_matches(bearer(&headers), stored_hash.as_deref()) {
         return Err(ApiError::Unauthorized);
     }
-    let ApiJson(body) = body?;
+    let raw = body_bytes(body)?;
+    check_signature(&state, &inbox, &headers, &raw)?;
+    let body: ApiChannelMessage = json_from_bytes(&headers, &raw)?;
     let platform_message_id = external_id("message_id", &body.message_id)?;
     let contact_external_id = external_id("contact.id", &body.contact.id)?;
     let contact_name = optional_text("contact.name", body.contact.name.as_deref(), MAX_NAME_CHARS)?;

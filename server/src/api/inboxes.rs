@@ -95,6 +95,9 @@ fn check_settings(kind: ChannelKind, settings: &Map<String, Value>) -> ApiResult
         if let Some(url) = settings.get(WEBHOOK_URL).filter(|v| !v.is_null()) {
             check_webhook_url(url)?;
         }
+        if settings.get(crate::api::channels::REQUIRE_SIGNED).is_some_and(|v| !v.is_boolean() && !v.is_null()) {
+            return Err(ApiError::Unprocessable(format!("settings.{} must be true or false", crate::api::channels::REQUIRE_SIGNED)));
+        }
     }
     if kind == ChannelKind::Web {
         crate::api::prechat::check_settings(settings)?;

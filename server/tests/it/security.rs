@@ -268,3 +268,54 @@ async fn stale_signed_wechat_pushes_are_refused() {
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     app.stop().await;
 }
+
+/// The API channel accepts requests signed like our webhooks (`timestamp.body`, the inbox's
+/// webhook secret): a stale signed request is refused with `stale_request` and nothing is stored;
+/// a forged signature is `invalid_signature`; with `require_signed_requests` unsigned ones are too.
+#[tokio::test]
+async fn api_channel_signed_requests_have_a_replay_window() {
+    let app = spawn_app_with(|_| {}).await;
+    let admin = app.admin_token().await;
+    let (status, inbox) = app.send_json(reqwest::Method::POST, &admin, "/api/v1/inboxes", json!({"name": "CRM", "kind": "api"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let id = inbox["id"].as_i64().expect("id");
+    let token = inbox["inbound_token"].as_str().expect("token").to_string();
+    let secret = inbox["webhook_secret"].as_str().expect("secret").to_string();
+    let now = switchboard_server::time::now_ms() / 1000;
+    let send = |message_id: &str, signed_at: Option<i64>, forge: bool| {
+        let body = json!({"message_id": message_id, "contact": {"id": "c-1"}, "text": "hi"}).to_string();
+        let mut request = app
+            .client
+            .post(app.url(&format!("/api/v1/channels/api/{id}/messages")))
+            .bearer_auth(&token)
+            .header("content-type", "application/json");
+        if let Some(ts) = signed_at {
+            let key = if forge { "whsec_forged" } else { secret.as_str() };
+            request = request
+                .header("x-switchboard-timestamp", ts.to_string())
+                .header("x-switchboard-signature", switchboard_gateway::api_channel::sign(key, ts, body.as_bytes()));
+        }
+        request.body(body).send()
+    };
+    let r = send("m-stale", Some(now - 301), false).await.expect("post");
+    assert_eq!((r.status(), code(r).await.as_str()), (StatusCode::UNAUTHORIZED, "stale_request"));
+    let r = send("m-forged", Some(now), true).await.expect("post");
+    assert_eq!((r.status(), code(r).await.as_str()), (StatusCode::UNAUTHORIZED, "invalid_signature"));
+    let (_, listed) = app.get_json(&admin, "/api/v1/conversations").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing stored: {listed}");
+    assert_eq!(send("m-signed", Some(now - 5), false).await.expect("post").status(), StatusCode::CREATED);
+    assert_eq!(send("m-unsigned", None, false).await.expect("post").status(), StatusCode::CREATED, "signing is optional by default");
+
+    let (status, body) = app
+        .send_json(reqwest::Method::PATCH, &admin, &format!("/api/v1/inboxes/{id}"), json!({"settings": {"require_signed_requests": "yes"}}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = app
+        .send_json(reqwest::Method::PATCH, &admin, &format!("/api/v1/inboxes/{id}"), json!({"settings": {"require_signed_requests": true}}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let r = send("m-unsigned-2", None, false).await.expect("post");
+    assert_eq!((r.status(), code(r).await.as_str()), (StatusCode::UNAUTHORIZED, "invalid_signature"));
+    assert_eq!(send("m-signed-2", Some(now), false).await.expect("post").status(), StatusCode::CREATED);
+    app.stop().await;
+}
