@@ -519,8 +519,12 @@ async fn fetch_bytes(http: &reqwest::Client, url: reqwest::Url) -> Result<(Vec<u
     Ok((bytes.to_vec(), mime))
 }
 
+/// WeChat puts the access token (and, when fetching one, the AppSecret) in the query string, so
+/// the URL is dropped from the error: it ends up in logs and in the outbox's `last_error`.
 fn request_error(e: reqwest::Error) -> DeliveryError {
-    if e.is_builder() {
+    let builder = e.is_builder();
+    let e = e.without_url();
+    if builder {
         DeliveryError::Permanent(format!("invalid WeChat request: {e}"))
     } else {
         DeliveryError::Transient(format!("WeChat request failed: {e}"))
@@ -545,6 +549,15 @@ fn api_url(config: &ChannelConfig, path: &str, query: &[(&str, &str)]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn transport_errors_never_carry_the_query_secrets() {
+        // Port 9 (discard) is closed here: the request fails at connect time.
+        let url = "http://127.0.0.1:9/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=APPSECRET-42&access_token=TOKEN-42";
+        let err = reqwest::Client::new().get(url).send().await.expect_err("nothing listens on port 9");
+        let shown = request_error(err).to_string();
+        assert!(!shown.contains("APPSECRET-42") && !shown.contains("TOKEN-42"), "{shown}");
+    }
 
     #[test]
     fn signature_sorts_before_hashing() {
