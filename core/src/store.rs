@@ -255,6 +255,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_contact_conversations(&self, tenant: TenantId, contact: ContactId, limit: i64) -> StoreResult<Vec<Conversation>>;
     /// Sets one key of the conversation's `attributes` (e.g. the widget's pre-chat form as
     /// `prechat`), leaving the others.
+    /// The `limit` messages just before `before` (ids below it), oldest first: a page further
+    /// back in the history (the console loads the newest page first, then older ones on scroll).
+    async fn list_messages_before(&self, tenant: TenantId, conversation: ConversationId, before: MessageId, limit: i64) -> StoreResult<Vec<Message>>;
     async fn set_conversation_attribute(&self, tenant: TenantId, conversation: ConversationId, key: &str, value: serde_json::Value, now: Millis) -> StoreResult<Conversation>;
 
     // ---- audit log -------------------------------------------------------------------------

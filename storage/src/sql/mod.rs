@@ -603,6 +603,9 @@ impl Store for SqlStore {
     async fn list_contact_conversations(&self, tenant: TenantId, contact: ContactId, limit: i64) -> StoreResult<Vec<Conversation>> {
         self.run(|| self.list_contact_conversations_impl(tenant, contact, limit)).await
     }
+    async fn list_messages_before(&self, tenant: TenantId, conversation: ConversationId, before: MessageId, limit: i64) -> StoreResult<Vec<Message>> {
+        self.run(|| self.list_messages_before_impl(tenant, conversation, before, limit)).await
+    }
     async fn set_conversation_attribute(&self, tenant: TenantId, conversation: ConversationId, key: &str, value: serde_json::Value, now: Millis) -> StoreResult<Conversation> {
         self.run(|| self.set_conversation_attribute_impl(tenant, conversation, key, &value, now)).await
     }
