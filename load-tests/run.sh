@@ -5,7 +5,7 @@
 #                                          load-tests/results/, then `loadgen report` rewrites the
 #                                          figures section of docs/benchmarks.md
 #   load-tests/run.sh routing limits       only these scenarios (inbound, connections, routing,
-#                                          routing-nodes, limits)
+#                                          routing-nodes, peer, limits)
 #   load-tests/run.sh --smoke [scenario…]  a few seconds per scenario with tiny sizes; results in
 #                                          load-tests/results/smoke/ (what CI calls to keep the
 #                                          harness from rotting; docs are not touched)
@@ -27,11 +27,11 @@ cd "$repo"
 
 smoke=0
 scenarios=()
-all_scenarios=(inbound connections routing routing-nodes limits)
+all_scenarios=(inbound connections routing routing-nodes peer limits)
 for arg in "$@"; do
   case "$arg" in
     --smoke) smoke=1 ;;
-    inbound|connections|routing|routing-nodes|limits) scenarios+=("$arg") ;;
+    inbound|connections|routing|routing-nodes|peer|limits) scenarios+=("$arg") ;;
     *) echo "usage: $0 [--smoke] [${all_scenarios[*]}]..." >&2; exit 2 ;;
   esac
 done
@@ -56,7 +56,7 @@ case "$profile" in
 esac
 if [[ "${LOADGEN_NO_BUILD:-0}" != 1 ]]; then
   # routing and limits need no server.
-  if wants inbound || wants connections || wants routing-nodes; then
+  if wants inbound || wants connections || wants routing-nodes || wants peer; then
     cargo build "${build_flags[@]}" -p switchboard-server --bin switchboard
   fi
   cargo build "${build_flags[@]}" -p switchboard-load-tests --bin loadgen
@@ -75,6 +75,15 @@ fi
 dbs=(sqlite)
 if [[ "${LOADGEN_SKIP_POSTGRES:-0}" != 1 ]]; then
   dbs+=(postgres)
+fi
+
+# The Node.js reference server of the `peer` scenario (Socket.IO 4, pg), from the npm registry.
+if wants peer; then
+  if ! command -v node >/dev/null 2>&1; then
+    echo "peer: Node.js is needed for the reference server (apt-get install nodejs npm)" >&2
+    exit 2
+  fi
+  (cd "$here/baselines" && { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; })
 fi
 
 failed=0
@@ -107,6 +116,12 @@ if [[ $smoke == 1 ]]; then
     run routing-nodes --pg-addr "$pg" --redis-url "redis://$redis" --results-dir "$out" \
       --agents 4 --capacity 2 --conversations 60 --in-flight 8 --drain-timeout 20
   fi
+  if wants peer; then
+    run peer --mode relay --results-dir "$out" --pairs 5 --duration 3
+    if [[ "${LOADGEN_SKIP_POSTGRES:-0}" != 1 ]]; then
+      run peer --mode durable --db postgres --pg-addr "$pg" --results-dir "$out" --pairs 5 --duration 3 --interval-ms 200
+    fi
+  fi
   if wants limits; then
     run limits --results-dir "$out" --pg-addr "$pg" --redis-addr "$redis" "${skip_pg[@]}" \
       --duration 1 --pg-clients 1,4 --echo-connections 4 --echo-window 16 --redis-requests 5000
@@ -131,6 +146,14 @@ else
   if wants routing-nodes && [[ "${LOADGEN_SKIP_POSTGRES:-0}" != 1 ]]; then
     run routing-nodes --pg-addr "$pg" --redis-url "redis://$redis" --results-dir "$out" \
       --agents 200 --capacity 3 --conversations 2000 --in-flight 16
+  fi
+  if wants peer; then
+    # Relay: 2000 customers, one typing notice each per 1.1 s (~1,800/s offered).
+    run peer --mode relay --results-dir "$out" --pairs 2000 --interval-ms 1100 --duration 30
+    if [[ "${LOADGEN_SKIP_POSTGRES:-0}" != 1 ]]; then
+      # Durable: 200 customers, one message each per 100 ms (2,000/s offered), on Postgres.
+      run peer --mode durable --db postgres --pg-addr "$pg" --results-dir "$out" --pairs 200 --interval-ms 100 --duration 30
+    fi
   fi
   if wants limits; then
     run limits --results-dir "$out" --pg-addr "$pg" --redis-addr "$redis" "${skip_pg[@]}" --duration 10

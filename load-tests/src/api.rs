@@ -99,6 +99,18 @@ impl Api {
             .ok_or_else(|| anyhow!("inbox answer lacks id: {v}"))?;
         Ok(ApiInbox { id, inbound_token: inbound_token.to_string() })
     }
+
+    /// Creates a web (widget) inbox; returns its id and public widget key.
+    pub async fn create_web_inbox(&self, admin: &str, name: &str) -> anyhow::Result<(i64, String)> {
+        let v = self.call(reqwest::Method::POST, "/inboxes", Some(admin), &json!({ "kind": "web", "name": name }), &[201]).await?;
+        let key = find_key(&v, "widget_key").and_then(Value::as_str).ok_or_else(|| anyhow!("inbox answer lacks widget_key: {v}"))?;
+        let id = v
+            .pointer("/inbox/id")
+            .or_else(|| v.get("id"))
+            .and_then(Value::as_i64)
+            .ok_or_else(|| anyhow!("inbox answer lacks id: {v}"))?;
+        Ok((id, key.to_string()))
+    }
 }
 
 /// Finds `key` anywhere in a nested JSON value.

@@ -6,7 +6,7 @@
 //!
 //! Modules: [`sio`] (a minimal Socket.IO v4 client), [`server`] (the process under test),
 //! [`api`] (REST setup calls), [`report`] (result files), and one module per scenario
-//! ([`inbound`], [`connections`], [`routing`], [`routing_nodes`], [`limits`]); [`summary`] turns
+//! ([`inbound`], [`connections`], [`routing`], [`routing_nodes`], [`limits`], [`peer`]); [`summary`] turns
 //! the result files into the figures section of `docs/benchmarks.md`.
 
 #![forbid(unsafe_code)]
@@ -15,6 +15,7 @@ pub mod api;
 pub mod connections;
 pub mod inbound;
 pub mod limits;
+pub mod peer;
 pub mod report;
 pub mod routing;
 pub mod routing_nodes;

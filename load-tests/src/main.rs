@@ -4,7 +4,7 @@
 //! or connections failed (figures are still written), 2 when the run could not be done.
 
 use clap::{Parser, Subcommand};
-use switchboard_load_tests::{connections, inbound, limits, pin_cores, routing, routing_nodes, summary};
+use switchboard_load_tests::{connections, inbound, limits, peer, pin_cores, routing, routing_nodes, summary};
 
 #[derive(Parser)]
 #[command(name = "loadgen", about = "Switchboard benchmark scenarios (numbers only, no timing assertions)")]
@@ -27,6 +27,9 @@ enum Scenario {
     /// Assignments per second across two server nodes on Postgres + Redis, checked against the
     /// database's own records.
     RoutingNodes(routing_nodes::RoutingNodesArgs),
+    /// Side by side with the Node.js + Socket.IO reference server (load-tests/baselines): relay
+    /// or durable messages, same client, same load.
+    Peer(peer::PeerArgs),
     /// The machine's ceilings: WebSocket echo frames/s, Postgres INSERT tps (pgbench), Redis ops/s.
     Limits(limits::LimitsArgs),
     /// Regenerates the figures section of docs/benchmarks.md from the result files.
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
             Scenario::Routing(args) => routing::run(args, pinning).await,
             Scenario::RoutingNodes(args) => routing_nodes::run(args, pinning).await,
             Scenario::Limits(args) => limits::run(args, pinning).await,
+            Scenario::Peer(args) => peer::run(args, pinning).await,
             Scenario::Report(args) => summary::run(args),
             Scenario::EchoServer => limits::echo_server().await,
             }

@@ -595,8 +595,8 @@ impl CpuSnapshot {
     fn take(pids: &[u32]) -> CpuSnapshot {
         CpuSnapshot {
             nodes: pids.iter().map(|p| crate::server::cpu_seconds(*p)).collect(),
-            postgres: cpu_of_named("postgres"),
-            redis: cpu_of_named("redis-server"),
+            postgres: crate::server::cpu_of_named("postgres"),
+            redis: crate::server::cpu_of_named("redis-server"),
             me: crate::server::cpu_seconds(std::process::id()),
         }
     }
@@ -618,15 +618,6 @@ impl CpuSnapshot {
     }
 }
 
-/// Total CPU seconds of every process whose `comm` is `name` (exited backends are not counted).
-fn cpu_of_named(name: &str) -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
-    dir.filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name))
-        .filter_map(crate::server::cpu_seconds)
-        .sum()
-}
 
 async fn drop_redis_prefix(url: &str, prefix: &str) {
     let Some(hostport) = url.strip_prefix("redis://") else { return };

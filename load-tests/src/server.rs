@@ -230,6 +230,16 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// Total CPU seconds of every process whose `comm` is `name` (exited backends are not counted).
+pub fn cpu_of_named(name: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name))
+        .filter_map(cpu_seconds)
+        .sum()
+}
+
 fn warn_lines(path: &Path) -> Vec<String> {
     let Ok(log) = std::fs::read_to_string(path) else { return Vec::new() };
     log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).map(str::to_string).collect()

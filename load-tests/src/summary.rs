@@ -308,6 +308,47 @@ fn render(results: &BTreeMap<String, Value>) -> String {
         out.push('\n');
     }
 
+    let peers: Vec<_> = by("peer").collect();
+    if !peers.is_empty() {
+        out.push_str("### peer — Switchboard side by side with the Node.js + Socket.IO 4 reference server (same client, same load, one after the other)\n\n");
+        out.push_str("| run | mode / db | pairs × period | offered /s | target | sent / delivered | lost / dup / failed | delivered /s | latency p50 / p99 / p99.9 / max (ms) | server cores | **delivered per server CPU-s** | Postgres CPU-s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (name, r) in peers {
+            let p = &r["parameters"];
+            for target in ["switchboard", "node"] {
+                let f = &r["targets"][target];
+                if f.is_null() {
+                    continue;
+                }
+                out.push_str(&format!(
+                    "| `{name}` | {} / {} | {} × {} ms | {} | {target} | {} / {} | {} / {} / {} | {} | {} | {} | **{}** | {} |\n",
+                    s(&p["mode"]),
+                    s(&p["db"]),
+                    s(&p["pairs"]),
+                    s(&p["interval_ms"]),
+                    s(&p["offered_per_second"]),
+                    s(&f["sent"]),
+                    s(&f["delivered"]),
+                    s(&f["lost"]),
+                    s(&f["duplicated"]),
+                    s(&f["failed"]),
+                    s(&f["delivered_per_second"]),
+                    lat(&f["latency"]),
+                    s(&f["server_cores"]),
+                    s(&f["delivered_per_server_cpu_second"]),
+                    s(&f["postgres_cpu_seconds"]),
+                ));
+            }
+            let q = &r["ratios"];
+            out.push_str(&format!(
+                "| `{name}` | ratio Switchboard ÷ Node | | | | | | {} | p99 × {} | | **{}** | |\n",
+                s(&q["delivered_per_second"]),
+                s(&q["latency_p99"]),
+                s(&q["delivered_per_server_cpu_second"]),
+            ));
+        }
+        out.push('\n');
+    }
+
     // Each scenario against the ceiling that bounds it.
     if limits.is_some() {
         out.push_str("### Against the machine's ceilings\n\n| scenario figure | value | ceiling | fraction |\n|---|---|---|---|\n");
