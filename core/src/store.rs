@@ -178,6 +178,9 @@ pub trait Store: Send + Sync + 'static {
     /// Leases up to `limit` pending entries due at `now` to `owner` until `lease_until`. An entry
     /// leased by a crashed node becomes claimable again once its lease passes.
     async fn claim_outbox(&self, owner: &str, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<OutboxEntry>>;
+    /// Extends `owner`'s lease on a pending entry to `lease_until` if it still holds it at `now`
+    /// (not run out, not taken over). `false`: another worker may have it — do not deliver it.
+    async fn renew_outbox_lease(&self, id: OutboxId, owner: &str, now: Millis, lease_until: Millis) -> StoreResult<bool>;
     /// Marks an entry delivered and its message `sent`.
     async fn complete_outbox(&self, id: OutboxId, now: Millis) -> StoreResult<()>;
     /// Records a failed attempt: reschedules at `retry_at`, or marks the entry dead (and its

@@ -78,7 +78,15 @@ pub async fn drain_once(state: &AppState) -> Result<usize, switchboard_core::Sto
     let lanes = by_inbox.into_values().map(|mut entries| async move {
         entries.sort_by_key(|e| e.id);
         for entry in entries {
-            deliver_entry(state, entry).await;
+            // A lane can outlast the batch's lease (a slow receiver, a long backlog on one inbox);
+            // then another node may have claimed the rest and is delivering it. Renew before each
+            // attempt and leave what is no longer ours, or it would be delivered twice.
+            let now = now_ms();
+            match state.store.renew_outbox_lease(entry.id, &state.node_id, now, now + state.settings.outbox.lease_ms).await {
+                Ok(true) => deliver_entry(state, entry).await,
+                Ok(false) => tracing::info!(outbox_id = %entry.id, "outbox: lease ran out before delivery; left to whoever claims it"),
+                Err(e) => tracing::warn!(outbox_id = %entry.id, error = %e, "outbox: lease not renewed; left to run out"),
+            }
         }
     });
     futures::future::join_all(lanes).await;

@@ -392,6 +392,9 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<OutboxEntry>> {
         self.run(|| self.claim_outbox_impl(owner, now, lease_until, limit)).await
     }
+    async fn renew_outbox_lease(&self, id: OutboxId, owner: &str, now: Millis, lease_until: Millis) -> StoreResult<bool> {
+        self.run(|| self.renew_outbox_lease_impl(id, owner, now, lease_until)).await
+    }
     async fn complete_outbox(&self, id: OutboxId, now: Millis) -> StoreResult<()> {
         self.run(|| self.complete_outbox_impl(id, now)).await
     }

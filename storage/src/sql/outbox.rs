@@ -80,6 +80,30 @@ impl SqlStore {
         }
     }
 
+    /// The lease is still ours while `lease_until >= now` (claiming needs `lease_until < now`), so
+    /// of a renewal and a takeover racing on one row exactly one matches.
+    pub(super) async fn renew_outbox_lease_impl(
+        &self,
+        id: OutboxId,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<bool> {
+        let renewed = sqlx::query(&self.sql(
+            "UPDATE outbox SET lease_until = ?, updated_at = ? \
+             WHERE id = ? AND status = 'pending' AND lease_owner = ? AND lease_until >= ?",
+        ))
+        .bind(lease_until)
+        .bind(now)
+        .bind(id.0)
+        .bind(owner)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
     pub(super) async fn complete_outbox_impl(&self, id: OutboxId, now: Millis) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let message = self.outbox_message(&mut tx, id).await?;

@@ -34,6 +34,16 @@ async fn check_claim_and_lease_expiry(store: &dyn Store) {
     let again = store.claim_outbox("w2", T0 + 1001, T0 + 2000, 10).await.unwrap();
     assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), vec![entry.id]);
     assert_eq!(again[0].attempts, 2);
+    // w1 comes back to its (long lapsed) batch: the renewal fails, so it must not deliver.
+    assert!(!store.renew_outbox_lease(entry.id, "w1", T0 + 1100, T0 + 3000).await.unwrap(), "taken over");
+    // w2 holds it: renewing keeps others out past the first lease.
+    assert!(store.renew_outbox_lease(entry.id, "w2", T0 + 1900, T0 + 4000).await.unwrap());
+    assert!(store.claim_outbox("w3", T0 + 2500, T0 + 5000, 10).await.unwrap().is_empty(), "renewed");
+    // A lease that ran out cannot be renewed, even by its owner (someone may be claiming it).
+    assert!(!store.renew_outbox_lease(entry.id, "w2", T0 + 4001, T0 + 6000).await.unwrap(), "ran out");
+    assert!(!store.renew_outbox_lease(OutboxId(987_654), "w2", T0, T0 + 1).await.unwrap(), "unknown entry");
+    store.complete_outbox(entry.id, T0 + 4002).await.unwrap();
+    assert!(!store.renew_outbox_lease(entry.id, "w2", T0 + 4002, T0 + 9000).await.unwrap(), "delivered");
 }
 
 async fn check_complete(store: &dyn Store) {
