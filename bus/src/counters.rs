@@ -122,7 +122,9 @@ impl Counters for RedisBus {
         let key = self.hits_key(key);
         let key = key.as_str();
         let (n, ttl) = self
-            .with_retry("hit count", move |mut conn| async move { HIT_COUNT.key(key).invoke_async::<(i64, i64)>(&mut conn).await })
+            .with_retry("hit count", move |mut conn| async move {
+                HIT_COUNT.key(key).invoke_async::<(i64, i64)>(&mut conn).await
+            })
             .await?;
         Ok((u64::try_from(n).unwrap_or(0), u64::try_from(ttl).unwrap_or(0)))
     }
@@ -130,8 +132,10 @@ impl Counters for RedisBus {
     async fn clear_hits(&self, key: &str) -> Result<(), BusError> {
         let key = self.hits_key(key);
         let key = key.as_str();
-        self.with_retry("clear hits", move |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<i64>(&mut conn).await })
-            .await?;
+        self.with_retry("clear hits", move |mut conn| async move {
+            redis::cmd("DEL").arg(key).query_async::<i64>(&mut conn).await
+        })
+        .await?;
         Ok(())
     }
 }

@@ -11,7 +11,11 @@ fuzz_target!(|body: &[u8]| {
         secrets: serde_json::json!({"app_secret": SECRET, "access_token": "t"}),
     };
     let mut headers = http::HeaderMap::new();
-    header(&mut headers, "x-hub-signature-256", &format!("sha256={}", hex::encode(hmac_sha256(SECRET.as_bytes(), body))));
+    header(
+        &mut headers,
+        "x-hub-signature-256",
+        &format!("sha256={}", hex::encode(hmac_sha256(SECRET.as_bytes(), body))),
+    );
     let adapter = if body.first().is_some_and(|b| b % 2 == 1) {
         switchboard_gateway::messenger::MessengerAdapter::instagram()
     } else {

@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
     let signature = wechat::signature(&[TOKEN, TIMESTAMP, NONCE]);
     let headers = http::HeaderMap::new();
     if mode % 2 == 0 {
-        let config = ChannelConfig { settings: serde_json::json!({"app_id": "wxfuzz"}), secrets: serde_json::json!({"token": TOKEN}) };
+        let config = ChannelConfig {
+            settings: serde_json::json!({"app_id": "wxfuzz"}),
+            secrets: serde_json::json!({"token": TOKEN}),
+        };
         let query = format!("signature={signature}&timestamp={TIMESTAMP}&nonce={NONCE}");
         run(&wechat::WechatAdapter, &config, "POST", &query, &headers, rest);
     } else {
@@ -49,7 +52,8 @@ fuzz_target!(|data: &[u8]| {
         let query = format!(
             "signature={signature}&timestamp={TIMESTAMP}&nonce={NONCE}&encrypt_type=aes&msg_signature={msg_signature}"
         );
-        let body = format!("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
+        let body =
+            format!("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
         run(&wechat::WechatAdapter, &config, "POST", &query, &headers, body.as_bytes());
     }
 });

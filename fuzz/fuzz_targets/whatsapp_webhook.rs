@@ -11,7 +11,11 @@ fuzz_target!(|body: &[u8]| {
         secrets: serde_json::json!({"app_secret": SECRET, "access_token": "t"}),
     };
     let mut headers = http::HeaderMap::new();
-    header(&mut headers, "x-hub-signature-256", &format!("sha256={}", hex::encode(hmac_sha256(SECRET.as_bytes(), body))));
+    header(
+        &mut headers,
+        "x-hub-signature-256",
+        &format!("sha256={}", hex::encode(hmac_sha256(SECRET.as_bytes(), body))),
+    );
     run(&switchboard_gateway::whatsapp::WhatsappAdapter, &config, "POST", "", &headers, body);
     // The subscription handshake reads the query string: fuzz it too.
     if let Ok(query) = std::str::from_utf8(body) {

@@ -16,7 +16,14 @@ pub fn hmac_sha256(key: &[u8], body: &[u8]) -> Vec<u8> {
 }
 
 /// Runs the adapter on one request; a parser may refuse the input, never panic.
-pub fn run(adapter: &dyn ChannelAdapter, config: &ChannelConfig, method: &str, query: &str, headers: &http::HeaderMap, body: &[u8]) {
+pub fn run(
+    adapter: &dyn ChannelAdapter,
+    config: &ChannelConfig,
+    method: &str,
+    query: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) {
     let request = WebhookRequest { method, query, headers, body };
     if let Ok(outcome) = adapter.handle_webhook(config, &request) {
         // What the server does next with the events: serialize them for storage and clients.

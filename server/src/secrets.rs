@@ -47,7 +47,8 @@ fn local_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(&path) {
         Ok(mut file) => {
-            std::io::Write::write_all(&mut file, key.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            std::io::Write::write_all(&mut file, key.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
             tracing::info!(path = %path.display(), "created the inbox secrets key (back it up with the database)");
             parse_key(&key).context("generated key")
         }
@@ -90,7 +91,10 @@ mod tests {
         s.security.secrets_key = Some(key.clone().into());
         s.security.previous_secrets_keys = Some(format!("{}, {}", generate_key(), generate_key()).into());
         let ring = keyring(&s).expect("keyring");
-        assert_eq!(ring.primary_id(), Some(switchboard_storage::secrets::key_id(&parse_key(&key).expect("key")).as_str()));
+        assert_eq!(
+            ring.primary_id(),
+            Some(switchboard_storage::secrets::key_id(&parse_key(&key).expect("key")).as_str())
+        );
         assert!(!dir.join(KEY_FILE).exists(), "no key file when a key is configured");
         s.security.secrets_key = Some("too-short".to_string().into());
         let err = format!("{:#}", keyring(&s).expect_err("a short key is refused"));

@@ -13,9 +13,9 @@
 //! everyone out; memory stays bounded by pruning stale records.
 
 use sha2::{Digest, Sha256};
-use switchboard_core::bus::Counters;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use switchboard_core::bus::Counters;
 
 use switchboard_core::time::Millis;
 
@@ -131,7 +131,11 @@ mod tests {
         }
         let wait = t.check(&bus, "a@x", 0).await.expect_err("locked");
         assert!(wait > WINDOW_MS - 60_000 && wait <= WINDOW_MS, "{wait}");
-        assert_eq!(bus.hit_count(&counter_key("a@x")).await.expect("count").0, MAX_FAILURES as u64, "counted on the bus");
+        assert_eq!(
+            bus.hit_count(&counter_key("a@x")).await.expect("count").0,
+            MAX_FAILURES as u64,
+            "counted on the bus"
+        );
         assert!(!counter_key("a@x").contains("a@x"), "no address in the key");
         t.succeeded(&bus, "a@x").await;
         assert!(t.check(&bus, "a@x", 0).await.is_ok(), "success clears");

@@ -133,7 +133,10 @@ pub enum SealState {
 impl SecretsKeyring {
     /// Seals with `primary`; opens with `primary` or any of `previous`.
     pub fn new(primary: &[u8; 32], previous: &[[u8; 32]]) -> Self {
-        SecretsKeyring { primary: Some(SecretsKey::new(primary)), previous: previous.iter().map(SecretsKey::new).collect() }
+        SecretsKeyring {
+            primary: Some(SecretsKey::new(primary)),
+            previous: previous.iter().map(SecretsKey::new).collect(),
+        }
     }
 
     /// No key: values are stored as plaintext JSON (the storage suite's default; the server
@@ -176,7 +179,8 @@ impl SecretsKeyring {
             .chain(self.previous.iter())
             .find(|k| k.id == id)
             .ok_or_else(|| SecretsError::UnknownKey(id.to_owned()))?;
-        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(body).map_err(|_| SecretsError::Malformed)?;
+        let bytes =
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(body).map_err(|_| SecretsError::Malformed)?;
         if bytes.len() < NONCE_LEN + 16 {
             return Err(SecretsError::Malformed);
         }
@@ -219,7 +223,11 @@ mod tests {
         let (plain, state) = ring.open(TenantId(1), &sealed).unwrap();
         assert_eq!(plain, r#"{"token":"hunter2"}"#);
         assert_eq!(state, SealState::Sealed { key_id: key_id(&A) });
-        assert_eq!(ring.open(TenantId(2), &sealed), Err(SecretsError::Unauthentic(key_id(&A))), "moved to another tenant");
+        assert_eq!(
+            ring.open(TenantId(2), &sealed),
+            Err(SecretsError::Unauthentic(key_id(&A))),
+            "moved to another tenant"
+        );
     }
 
     #[test]

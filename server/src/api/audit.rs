@@ -34,7 +34,14 @@ pub fn router() -> Router<AppState> {
 
 /// Appends an audit entry for `principal`'s action. Never fails the request (see the module
 /// docs); `detail` must hold no secret.
-pub async fn record(state: &AppState, principal: &Principal, action: &str, target_type: &str, target_id: impl ToString, detail: Value) {
+pub async fn record(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    target_type: &str,
+    target_id: impl ToString,
+    detail: Value,
+) {
     let (actor_user_id, actor_label) = match &principal.user {
         Some(user) => (Some(user.id), user.email.clone()),
         None => match principal.api_token_id {
@@ -108,7 +115,11 @@ pub struct AuditPage {
     ),
     security(("bearer" = []))
 )]
-pub async fn list_audit_log(State(state): State<AppState>, principal: Principal, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<AuditPage>> {
+pub async fn list_audit_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
     principal.require_admin()?;
     let page = limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     if let Some(c) = q.cursor {

@@ -50,7 +50,8 @@ async fn inbox_secrets_are_sealed_in_the_database_and_a_wrong_key_fails_closed()
     app.stop().await;
 
     // The column holds ciphertext only; the right key opens it.
-    let store = switchboard_server::open_sql_store(&settings_for(&db, &dir, Some(TEST_SECRETS_KEY))).await.expect("store");
+    let store =
+        switchboard_server::open_sql_store(&settings_for(&db, &dir, Some(TEST_SECRETS_KEY))).await.expect("store");
     let raw = store.stored_inbox_secrets(id).await.expect("read").expect("row");
     assert!(raw.starts_with("sbenc:v1:") && !raw.contains("PLAINTEXT"), "plaintext at rest: {raw}");
     store.close().await;
@@ -66,7 +67,8 @@ async fn inbox_secrets_are_sealed_in_the_database_and_a_wrong_key_fails_closed()
         Ok(_) => panic!("a wrong key must not open the store"),
         Err(e) => format!("{e:#}"),
     };
-    let wanted = switchboard_storage::secrets::key_id(&switchboard_storage::secrets::parse_key(TEST_SECRETS_KEY).expect("key"));
+    let wanted =
+        switchboard_storage::secrets::key_id(&switchboard_storage::secrets::parse_key(TEST_SECRETS_KEY).expect("key"));
     assert!(err.contains(&wanted) && err.contains("security.secrets_key") && err.contains("not configured"), "{err}");
     assert!(!err.contains("PLAINTEXT"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -82,7 +84,12 @@ async fn rotating_the_key_reseals_every_inbox() {
     let app = spawn_app_with(|s| s.database_url = Some(url.clone().into())).await;
     let admin = app.admin_token().await;
     let (status, body) = app
-        .send_json(reqwest::Method::POST, &admin, "/api/v1/inboxes", json!({"name": "LINE", "kind": "line", "secrets": {"channel_secret": "ROTATE-ME"}}))
+        .send_json(
+            reqwest::Method::POST,
+            &admin,
+            "/api/v1/inboxes",
+            json!({"name": "LINE", "kind": "line", "secrets": {"channel_secret": "ROTATE-ME"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     app.stop().await;
@@ -112,21 +119,39 @@ async fn admin_actions_land_in_the_audit_log_without_secrets() {
         let (app, admin) = (&app, admin.clone());
         async move { app.send_json(reqwest::Method::POST, &admin, path, body).await }
     };
-    let (s, user) = post("/api/v1/users", json!({"email": "a1@example.com", "name": "A", "role": "agent", "password": "agent-password-123"})).await;
+    let (s, user) = post(
+        "/api/v1/users",
+        json!({"email": "a1@example.com", "name": "A", "role": "agent", "password": "agent-password-123"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{user}");
     let user_id = user["id"].as_i64().expect("id");
-    let (s, inbox) = post("/api/v1/inboxes", json!({"name": "TG", "kind": "telegram", "secrets": {"bot_token": "1:AUDIT-SECRET"}})).await;
+    let (s, inbox) =
+        post("/api/v1/inboxes", json!({"name": "TG", "kind": "telegram", "secrets": {"bot_token": "1:AUDIT-SECRET"}}))
+            .await;
     assert_eq!(s, StatusCode::CREATED, "{inbox}");
     let inbox_id = inbox["id"].as_i64().expect("id");
     let (s, _) = app
-        .send_json(reqwest::Method::PATCH, &admin, &format!("/api/v1/inboxes/{inbox_id}"), json!({"secrets": {"bot_token": "2:AUDIT-ROTATED"}}))
+        .send_json(
+            reqwest::Method::PATCH,
+            &admin,
+            &format!("/api/v1/inboxes/{inbox_id}"),
+            json!({"secrets": {"bot_token": "2:AUDIT-ROTATED"}}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = app
-        .send_json(reqwest::Method::PATCH, &admin, &format!("/api/v1/users/{user_id}"), json!({"role": "supervisor", "password": "new-password-456"}))
+        .send_json(
+            reqwest::Method::PATCH,
+            &admin,
+            &format!("/api/v1/users/{user_id}"),
+            json!({"role": "supervisor", "password": "new-password-456"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = app.send_json(reqwest::Method::PUT, &admin, &format!("/api/v1/users/{user_id}/status"), json!({"status": "away"})).await;
+    let (s, _) = app
+        .send_json(reqwest::Method::PUT, &admin, &format!("/api/v1/users/{user_id}/status"), json!({"status": "away"}))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let (s, key) = post("/api/v1/api-tokens", json!({"name": "ci", "role": "admin"})).await;
     assert_eq!(s, StatusCode::CREATED);
@@ -137,10 +162,19 @@ async fn admin_actions_land_in_the_audit_log_without_secrets() {
 
     let (s, page) = app.get_json(&admin, "/api/v1/audit-log").await;
     assert_eq!(s, StatusCode::OK, "{page}");
-    let actions: Vec<&str> = page["entries"].as_array().expect("entries").iter().map(|e| e["action"].as_str().unwrap_or("")).collect();
+    let actions: Vec<&str> =
+        page["entries"].as_array().expect("entries").iter().map(|e| e["action"].as_str().unwrap_or("")).collect();
     assert_eq!(
         actions,
-        ["team.create", "api_token.create", "user.status.force", "user.update", "inbox.secrets.update", "inbox.create", "user.create"],
+        [
+            "team.create",
+            "api_token.create",
+            "user.status.force",
+            "user.update",
+            "inbox.secrets.update",
+            "inbox.create",
+            "user.create"
+        ],
         "{page}"
     );
     let text = page.to_string();
@@ -160,14 +194,16 @@ async fn admin_actions_land_in_the_audit_log_without_secrets() {
     let (_, p1) = app.get_json(&admin, "/api/v1/audit-log?limit=4").await;
     let cursor = p1["next_cursor"].as_i64().expect("a next page");
     let (_, p2) = app.get_json(&admin, &format!("/api/v1/audit-log?limit=4&cursor={cursor}")).await;
-    let rest: Vec<&str> = p2["entries"].as_array().expect("entries").iter().map(|e| e["action"].as_str().unwrap_or("")).collect();
+    let rest: Vec<&str> =
+        p2["entries"].as_array().expect("entries").iter().map(|e| e["action"].as_str().unwrap_or("")).collect();
     assert_eq!(rest, ["inbox.secrets.update", "inbox.create", "user.create"]);
     assert!(p2.get("next_cursor").is_none(), "last page: {p2}");
     // Bad input is refused with a code.
     let r = app.client.get(app.url("/api/v1/audit-log?limit=0")).bearer_auth(&admin).send().await.expect("get");
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Canned responses and wrap-up templates are audited too.
-    let (s, canned) = post("/api/v1/canned-responses", json!({"shortcut": "hello", "title": "Hello", "body": "Hi!"})).await;
+    let (s, canned) =
+        post("/api/v1/canned-responses", json!({"shortcut": "hello", "title": "Hello", "body": "Hi!"})).await;
     assert_eq!(s, StatusCode::CREATED, "{canned}");
     let (_, found) = app.get_json(&admin, "/api/v1/audit-log?action=canned.create").await;
     assert_eq!(found["entries"][0]["target_id"], canned["id"].to_string(), "{found}");
@@ -203,11 +239,19 @@ async fn the_login_lockout_is_counted_across_nodes() {
     let b = node(db.clone(), redis.clone(), prefix.clone()).await;
     let admin = a.admin_token().await;
     let (status, _) = a
-        .send_json(reqwest::Method::POST, &admin, "/api/v1/users", json!({"email": "target@example.com", "name": "T", "role": "agent", "password": "agent-password-123"}))
+        .send_json(
+            reqwest::Method::POST,
+            &admin,
+            "/api/v1/users",
+            json!({"email": "target@example.com", "name": "T", "role": "agent", "password": "agent-password-123"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let attempt = |app: &crate::helpers::TestApp, password: &'static str| {
-        let request = app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "target@example.com", "password": password}));
+        let request = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": "target@example.com", "password": password}));
         async move { request.send().await.expect("login") }
     };
     for i in 0..5 {
@@ -250,7 +294,10 @@ async fn stale_signed_wechat_pushes_are_refused() {
             "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[OPENID_1]]></FromUserName><CreateTime>{ts}</CreateTime>\
              <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>{msg_id}</MsgId></xml>"
         );
-        app.client.post(app.url(&format!("/webhooks/{id}?signature={signature}&timestamp={ts}&nonce=n1"))).body(xml).send()
+        app.client
+            .post(app.url(&format!("/webhooks/{id}?signature={signature}&timestamp={ts}&nonce=n1")))
+            .body(xml)
+            .send()
     };
     for (when, label) in [(now - 301, "six minutes old"), (now - 86_400, "a day old"), (now + 400, "from the future")] {
         let r = push(when, 1).await.expect("post");
@@ -260,7 +307,13 @@ async fn stale_signed_wechat_pushes_are_refused() {
     let (_, listed) = app.get_json(&admin, "/api/v1/conversations").await;
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing stored: {listed}");
     // A forged signature is still `invalid_signature`, whatever the timestamp.
-    let r = app.client.post(app.url(&format!("/webhooks/{id}?signature=forged&timestamp={}&nonce=n1", now - 10_000))).body("<xml/>").send().await.expect("post");
+    let r = app
+        .client
+        .post(app.url(&format!("/webhooks/{id}?signature=forged&timestamp={}&nonce=n1", now - 10_000)))
+        .body("<xml/>")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(code(r).await, "invalid_signature");
     let r = push(now - 60, 2).await.expect("post");
     assert_eq!(r.status(), StatusCode::OK, "a minute old is inside the window");
@@ -276,7 +329,8 @@ async fn stale_signed_wechat_pushes_are_refused() {
 async fn api_channel_signed_requests_have_a_replay_window() {
     let app = spawn_app_with(|_| {}).await;
     let admin = app.admin_token().await;
-    let (status, inbox) = app.send_json(reqwest::Method::POST, &admin, "/api/v1/inboxes", json!({"name": "CRM", "kind": "api"})).await;
+    let (status, inbox) =
+        app.send_json(reqwest::Method::POST, &admin, "/api/v1/inboxes", json!({"name": "CRM", "kind": "api"})).await;
     assert_eq!(status, StatusCode::CREATED, "{inbox}");
     let id = inbox["id"].as_i64().expect("id");
     let token = inbox["inbound_token"].as_str().expect("token").to_string();
@@ -304,14 +358,28 @@ async fn api_channel_signed_requests_have_a_replay_window() {
     let (_, listed) = app.get_json(&admin, "/api/v1/conversations").await;
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing stored: {listed}");
     assert_eq!(send("m-signed", Some(now - 5), false).await.expect("post").status(), StatusCode::CREATED);
-    assert_eq!(send("m-unsigned", None, false).await.expect("post").status(), StatusCode::CREATED, "signing is optional by default");
+    assert_eq!(
+        send("m-unsigned", None, false).await.expect("post").status(),
+        StatusCode::CREATED,
+        "signing is optional by default"
+    );
 
     let (status, body) = app
-        .send_json(reqwest::Method::PATCH, &admin, &format!("/api/v1/inboxes/{id}"), json!({"settings": {"require_signed_requests": "yes"}}))
+        .send_json(
+            reqwest::Method::PATCH,
+            &admin,
+            &format!("/api/v1/inboxes/{id}"),
+            json!({"settings": {"require_signed_requests": "yes"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, _) = app
-        .send_json(reqwest::Method::PATCH, &admin, &format!("/api/v1/inboxes/{id}"), json!({"settings": {"require_signed_requests": true}}))
+        .send_json(
+            reqwest::Method::PATCH,
+            &admin,
+            &format!("/api/v1/inboxes/{id}"),
+            json!({"settings": {"require_signed_requests": true}}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let r = send("m-unsigned-2", None, false).await.expect("post");

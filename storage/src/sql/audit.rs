@@ -94,7 +94,8 @@ impl SqlStore {
             args.push(Arg::Int(before));
         }
         args.push(Arg::Int(page_limit(filter.limit)));
-        let sql = format!("SELECT {AUDIT_COLS} FROM audit_log WHERE {} ORDER BY id DESC LIMIT ?", clauses.join(" AND "));
+        let sql =
+            format!("SELECT {AUDIT_COLS} FROM audit_log WHERE {} ORDER BY id DESC LIMIT ?", clauses.join(" AND "));
         let sql = self.sql(&sql);
         let found = bind_all(sqlx::query(&sql), args).fetch_all(&self.pool).await?;
         found.iter().map(audit_entry).collect()

@@ -44,14 +44,23 @@ async fn check_audit_log(store: &dyn Store) {
 
     // Cursor pages of two.
     let page1 = store.list_audit(a.id, AuditFilter { limit: 2, ..Default::default() }).await.unwrap();
-    let page2 = store.list_audit(a.id, AuditFilter { limit: 2, before: Some(page1[1].id), ..Default::default() }).await.unwrap();
+    let page2 = store
+        .list_audit(a.id, AuditFilter { limit: 2, before: Some(page1[1].id), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(page2.iter().map(|e| e.target_id.clone().unwrap()).collect::<Vec<_>>(), ["4", "3"]);
 
     // Filters combine.
-    let creates = AuditFilter { action: Some("user.create".into()), since: Some(T0 + 3), until: Some(T0 + 5), ..Default::default() };
+    let creates = AuditFilter {
+        action: Some("user.create".into()),
+        since: Some(T0 + 3),
+        until: Some(T0 + 5),
+        ..Default::default()
+    };
     let found = store.list_audit(a.id, creates).await.unwrap();
     assert_eq!(found.iter().map(|e| e.target_id.clone().unwrap()).collect::<Vec<_>>(), ["4", "3"]);
-    let by_target = AuditFilter { target_type: Some("inbox".into()), target_id: Some("1".into()), ..Default::default() };
+    let by_target =
+        AuditFilter { target_type: Some("inbox".into()), target_id: Some("1".into()), ..Default::default() };
     assert_eq!(store.list_audit(a.id, by_target).await.unwrap().len(), 1);
     let by_actor = AuditFilter { actor_user_id: Some(admin.id), ..Default::default() };
     assert_eq!(store.list_audit(a.id, by_actor.clone()).await.unwrap().len(), 5);
