@@ -1,7 +1,8 @@
-// A conversation with 5,000 messages in Chromium: the console draws only the rows in view (the
-// DOM holds far fewer than 5,000 message nodes), opens at the newest message, scrolling to the
-// top brings the oldest ones into view (and still draws only a window), and a new message while
-// the agent reads the latest keeps the view at the bottom. Seeded through the API channel.
+// A conversation with 5,000 messages in Chromium: the console loads only the newest page and
+// draws only the rows in view (the DOM holds far fewer than 5,000 message nodes), opens at the
+// newest message, scrolling to the top loads older pages until the first message (and still
+// draws only a window), and a new message while the agent reads the latest keeps the view at the
+// bottom. Seeded through the API channel.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -69,7 +70,7 @@ describe(`a conversation with ${TOTAL} messages, in Chromium`, { timeout: 400_00
     await page.locator('.conn-pill[data-connection=connected]').waitFor();
     await page.locator('.status-select').selectOption('available');
     await page.locator(`.conv-item[data-conversation="${conversationId}"]`).click();
-    // Synced to the last message (25 pages of 200), and the view sits at the bottom.
+    // The newest page is loaded, and the view sits at the bottom.
     const newest = `message ${TOTAL}${TOTAL % 7 === 0 ? ` ${'and more words '.repeat(25)}`.trimEnd() : ''}`;
     await page.locator('.log .msg.inbound .bubble').filter({ hasText: new RegExp(`^message ${TOTAL}\\b`) }).waitFor({ timeout: 60_000 });
     await page.waitForFunction((t) => {
@@ -80,19 +81,28 @@ describe(`a conversation with ${TOTAL} messages, in Chromium`, { timeout: 400_00
     const count = await drawn();
     log(`rows in the DOM at the bottom: ${count} of ${TOTAL}`);
     assert.ok(count > 0 && count < 200, `only a window is drawn (${count})`);
-    // The spacers stand for the rest: the list is as tall as thousands of rows.
+    // Only the newest page is loaded: older ones come when scrolling up.
+    assert.equal(await page.locator('.log').getAttribute('data-history'), 'more');
     const height = await page.evaluate(() => document.querySelector('.log').scrollHeight);
-    assert.ok(height > TOTAL * 30, `scroll height ${height}`);
+    assert.ok(height < TOTAL * 20, `scroll height ${height}: not every message is laid out`);
   });
 
-  it('scrolling to the top brings the oldest messages in, still as a window', async () => {
-    // Scroll in steps, as a reader would, then jump to the very top.
-    for (let i = 0; i < 10; i++) {
+  it('scrolling to the top loads older pages until the first message, still drawing a window', async () => {
+    // Scroll up with the wheel, as a reader would: the first older page arrives.
+    for (let i = 0; i < 5; i++) {
       await page.mouse.move(640, 400);
       await page.mouse.wheel(0, -4000);
     }
-    await page.evaluate(() => { document.querySelector('.log').scrollTop = 0; });
-    await page.locator('.log .msg .bubble').filter({ hasText: /^message 1$/ }).waitFor();
+    // An older page arrived: messages from before the newest page are drawn.
+    await page.waitForFunction((newestPage) => [...document.querySelectorAll('.log .bubble')]
+      .some((b) => { const m = /^message (\d+)/.exec(b.textContent.trim()); return m && Number(m[1]) <= newestPage; }), TOTAL - 100);
+    // Keep going to the top until the very first message is there (a page of 100 each time).
+    await page.waitForFunction(() => {
+      const log = document.querySelector('.log');
+      log.scrollTop = 0;
+      return [...log.querySelectorAll('.bubble')].some((b) => b.textContent.trim() === 'message 1');
+    }, null, { polling: 250, timeout: 120_000 });
+    assert.equal(await page.locator('.log').getAttribute('data-history'), 'complete');
     await page.waitForFunction(() => document.querySelector('.log').scrollTop < 5);
     assert.ok(await inView('message 1'), 'the first message is visible at the top');
     const count = await drawn();

@@ -63,6 +63,9 @@ pub struct ListConversationsQuery {
 pub struct ListMessagesQuery {
     /// Messages with an id above this one (resync from the last seen id).
     pub after: Option<i64>,
+    /// Instead: the page of messages just below this id, oldest first (scrolling back through
+    /// a long history; start with a very large id for the newest page). Not with `after`.
+    pub before: Option<i64>,
     /// Page size, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -206,7 +209,11 @@ pub async fn list_messages(
 ) -> ApiResult<Json<Vec<Message>>> {
     let page = limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     readable(&state, &principal, id).await?;
-    let messages = state.store.list_messages(principal.tenant_id, id, q.after.map(MessageId), page).await?;
+    let messages = match (q.after, q.before) {
+        (Some(_), Some(_)) => return Err(ApiError::BadRequest { code: "invalid_query", message: "use either after or before, not both".into() }),
+        (_, Some(before)) => state.store.list_messages_before(principal.tenant_id, id, MessageId(before), page).await?,
+        (after, None) => state.store.list_messages(principal.tenant_id, id, after.map(MessageId), page).await?,
+    };
     Ok(Json(messages))
 }
 

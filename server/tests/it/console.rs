@@ -208,6 +208,22 @@ async fn contact_history() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app.get_json(&admin, "/api/v1/contacts/999999/conversations").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Paging back through a history: the newest page first, then the one before it.
+    for n in 3..=6 {
+        inbound(&app, inbox, &token, &format!("m-{n}0"), "c-1").await;
+    }
+    let (status, newest) = app.get_json(&agent, &format!("/api/v1/conversations/{second}/messages?before=9007199254740991&limit=2")).await;
+    assert_eq!(status, StatusCode::OK, "{newest}");
+    let texts = |v: &Value| v.as_array().expect("list").iter().map(|m| m["id"].as_i64().expect("id")).collect::<Vec<_>>();
+    let (_, all) = app.get_json(&agent, &format!("/api/v1/conversations/{second}/messages?limit=100")).await;
+    let all = texts(&all);
+    assert_eq!(all.len(), 5, "the second conversation's first message and four more");
+    assert_eq!(texts(&newest), all[3..].to_vec());
+    let (_, older) = app.get_json(&agent, &format!("/api/v1/conversations/{second}/messages?before={}&limit=2", all[3])).await;
+    assert_eq!(texts(&older), all[1..3].to_vec());
+    let (status, body) = app.get_json(&agent, &format!("/api/v1/conversations/{second}/messages?before=10&after=1")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
     app.stop().await;
 }
 

@@ -4,7 +4,7 @@
 //! Resolving with wrap-up values lives with `resolve_impl` in `assignment.rs`.
 
 use super::not_found;
-use super::rows::{self, CONVERSATION_COLS};
+use super::rows::{self, CONVERSATION_COLS, MESSAGE_COLS};
 use crate::error::Result;
 use crate::exec::{insert_id, int, opt_text, text, Arg};
 use crate::SqlStore;
@@ -175,5 +175,28 @@ impl SqlStore {
         let updated = self.get_conversation_on(&mut tx, tenant, conversation).await?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    /// Newest first in SQL (so LIMIT takes the ones right before `before`), returned oldest first.
+    pub(super) async fn list_messages_before_impl(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        before: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>> {
+        let mut conn = self.pool.acquire().await?;
+        self.get_conversation_on(&mut conn, tenant, conversation).await?;
+        let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE conversation_id = ? AND tenant_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
+        let found = sqlx::query(&self.sql(&sql))
+            .bind(conversation.0)
+            .bind(tenant.0)
+            .bind(before.0)
+            .bind(super::page_limit(limit))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut page = found.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
+        page.reverse();
+        Ok(page)
     }
 }

@@ -128,4 +128,25 @@ async fn check_conversation_attribute(store: &dyn Store) {
     assert!(store.get_conversation(a.id, c.id).await.unwrap().attributes.get("x").is_none());
 }
 
-conformance!(check_canned_responses, check_wrap_up, check_contact_conversations, check_conversation_attribute);
+async fn check_messages_before(store: &dyn Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let inbox = inbox(store, a.id, None).await;
+    let c = conversation(store, a.id, inbox.id, "cust", T0).await;
+    for n in 1..10 {
+        store.ingest_inbound(inbound(a.id, inbox.id, "cust", &format!("m{n}"), T0 + n)).await.unwrap();
+    }
+    let all = store.list_messages(a.id, c.id, None, 100).await.unwrap();
+    assert_eq!(all.len(), 10);
+    let ids: Vec<MessageId> = all.iter().map(|m| m.id).collect();
+    let newest = store.list_messages_before(a.id, c.id, MessageId(i64::MAX), 4).await.unwrap();
+    assert_eq!(newest.iter().map(|m| m.id).collect::<Vec<_>>(), ids[6..].to_vec(), "the newest page, oldest first");
+    let older = store.list_messages_before(a.id, c.id, newest[0].id, 4).await.unwrap();
+    assert_eq!(older.iter().map(|m| m.id).collect::<Vec<_>>(), ids[2..6].to_vec());
+    let oldest = store.list_messages_before(a.id, c.id, older[0].id, 4).await.unwrap();
+    assert_eq!(oldest.iter().map(|m| m.id).collect::<Vec<_>>(), ids[..2].to_vec(), "a short last page");
+    assert!(store.list_messages_before(a.id, c.id, ids[0], 4).await.unwrap().is_empty());
+    assert_not_found_or_empty(store.list_messages_before(b.id, c.id, MessageId(i64::MAX), 4).await, "b reading a's messages");
+}
+
+conformance!(check_canned_responses, check_wrap_up, check_contact_conversations, check_conversation_attribute, check_messages_before);

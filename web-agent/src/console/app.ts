@@ -43,6 +43,8 @@ interface StoredSession {
 const SESSION_KEY = "switchboard.console.session";
 const LOCALE_KEY = "switchboard.locale";
 const SYNC_PAGE = 200;
+/** Messages per page when paging back through a conversation's history. */
+const HISTORY_PAGE = 100;
 /** `performance.mark` set when the first server-backed conversation list has been drawn. */
 const LIST_MARK = "switchboard:conversations-rendered";
 /** States in which a conversation holds one unit of its agent's capacity (core's `holds_agent_slot`; an offer holds one too). */
@@ -62,6 +64,9 @@ export class ConsoleApp {
   private messages = new Map<number, Map<number, Message>>();
   private lastSeen = new Map<number, number>();
   private syncing = new Set<number>();
+  /** Conversations whose oldest message is loaded, and those loading an older page now. */
+  private historyComplete = new Set<number>();
+  private loadingOlder = new Set<number>();
   private readUpTo: Record<number, number> = {};
   private drafts = new Map<number, string>();
   private team = new Map<number, User>();
@@ -321,6 +326,18 @@ export class ConsoleApp {
     if (!socket || this.syncing.has(conversationId)) return;
     this.syncing.add(conversationId);
     try {
+      // Nothing of it here yet: start from the newest page (REST `before`), so a long history
+      // costs one page now and the rest as the agent scrolls up (`loadOlder`).
+      if (!this.lastSeen.has(conversationId)) {
+        try {
+          const page = await this.rest.get<Message[]>(`/conversations/${conversationId}/messages?before=${Number.MAX_SAFE_INTEGER}&limit=${HISTORY_PAGE}`);
+          if (page.length < HISTORY_PAGE) this.historyComplete.add(conversationId);
+          this.addMessages(page);
+        } catch {
+          // Not readable over REST (e.g. not ours any more): the socket sync below reads from the start.
+          this.historyComplete.add(conversationId);
+        }
+      }
       for (;;) {
         const after = this.lastSeen.get(conversationId) ?? 0;
         const res = (await socket.timeout(10_000).emitWithAck("sync", { conversation_id: conversationId, after })) as Ack<{ messages: Message[] }>;
@@ -332,6 +349,24 @@ export class ConsoleApp {
       // No ack in time: the next hello syncs again from the same point.
     } finally {
       this.syncing.delete(conversationId);
+      if (conversationId === this.active) this.renderLog();
+    }
+  }
+
+  /** The page before the oldest message held, when the agent scrolls to the top of the log. */
+  private async loadOlder(conversationId: number): Promise<void> {
+    if (this.historyComplete.has(conversationId) || this.loadingOlder.has(conversationId)) return;
+    const held = [...(this.messages.get(conversationId)?.keys() ?? [])];
+    if (!held.length) return;
+    this.loadingOlder.add(conversationId);
+    try {
+      const page = await this.rest.get<Message[]>(`/conversations/${conversationId}/messages?before=${Math.min(...held)}&limit=${HISTORY_PAGE}`);
+      if (page.length < HISTORY_PAGE) this.historyComplete.add(conversationId);
+      this.addMessages(page);
+    } catch {
+      // Tried again at the next scroll to the top.
+    } finally {
+      this.loadingOlder.delete(conversationId);
       if (conversationId === this.active) this.renderLog();
     }
   }
@@ -767,7 +802,11 @@ export class ConsoleApp {
       this.logShows = null;
       return;
     }
-    if (!this.virtualLog || this.virtualLog.el !== el) this.virtualLog = new VirtualLog(el, this.rowHeights);
+    if (!this.virtualLog || this.virtualLog.el !== el) {
+      this.virtualLog = new VirtualLog(el, this.rowHeights, () => {
+        if (this.active !== null) void this.loadOlder(this.active);
+      });
+    }
     const log = this.virtualLog;
     const opened = this.logShows !== id;
     const stickToBottom = opened || log.atBottom();
@@ -797,6 +836,7 @@ export class ConsoleApp {
       ...stored.map((m) => ({ key: `m${m.id}`, item: m, render: () => bubble(m) })),
       ...pendingReplies.map((r) => ({ key: `p${r.client_message_id}`, item: { ...r }, render: () => pending(r) })),
     ];
+    el.dataset.history = this.historyComplete.has(id) ? "complete" : this.loadingOlder.has(id) ? "loading" : "more";
     log.setRows(rows, stickToBottom || pendingReplies.length > 0);
     this.logShows = id;
     if (document.visibilityState === "visible") this.markRead(id);

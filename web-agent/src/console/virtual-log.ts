@@ -5,6 +5,9 @@
 //! corrections never make the view jump — the first visible row stays where it was — and a view
 //! that was at the bottom stays at the bottom when rows are added.
 //!
+//! Reaching the first rows calls `nearTop` (the console loads an older page; the prepended rows
+//! keep the view where it was, by the same anchor).
+//!
 //! Owns the scroll container's children while it has rows; the console owns the rows.
 
 import { h } from "../shared/dom";
@@ -21,6 +24,8 @@ const ESTIMATE_PX = 64;
 const OVERSCAN = 10;
 /** Closer than this to the bottom counts as "at the bottom". */
 const BOTTOM_SLACK_PX = 80;
+/** Within this many rows of the first one, older rows are asked for. */
+const NEAR_TOP_ROWS = 5;
 
 export class VirtualLog {
   private rows: Row[] = [];
@@ -32,7 +37,8 @@ export class VirtualLog {
   private range: [number, number] = [0, 0];
 
   /** `heights` may be shared between instances (the console makes a new container per render). */
-  constructor(readonly el: HTMLElement, private readonly heights: Map<string, number>) {
+  /** `nearTop` is called when the view reaches the first rows (to load older ones). */
+  constructor(readonly el: HTMLElement, private readonly heights: Map<string, number>, private readonly nearTop: () => void = () => {}) {
     el.addEventListener("scroll", () => this.schedule(), { passive: true });
   }
 
@@ -43,9 +49,23 @@ export class VirtualLog {
 
   /** Replaces the rows; `stick` keeps the view at the bottom (new messages while reading the latest). */
   setRows(rows: Row[], stick: boolean): void {
+    // Where the reader is, in the rows as they were: rows added above (an older page) must not
+    // move what they look at.
+    const anchor = this.top.parentNode === this.el ? this.firstVisible() : undefined;
     this.rows = rows;
     if (this.top.parentNode !== this.el) this.el.replaceChildren(this.top, this.body, this.bottom);
-    this.paint(stick);
+    this.paint(stick, anchor);
+  }
+
+  /** The first row in view and how far its top is below the view's top (negative: above). */
+  private firstVisible(): { key: string; shift: number } | undefined {
+    const n = this.rows.length;
+    if (!n) return undefined;
+    const viewTop = this.el.scrollTop - this.top.offsetTop;
+    let first = 0;
+    let y = 0;
+    while (first < n - 1 && y + this.height(first) <= viewTop) y += this.height(first++);
+    return { key: this.rows[first].key, shift: y - viewTop };
   }
 
   /** The number of rows in the DOM now (for tests and curiosity). */
@@ -71,11 +91,14 @@ export class VirtualLog {
     return y;
   }
 
-  private paint(stick: boolean): void {
+  private paint(stick: boolean, anchor?: { key: string; shift: number }): void {
     const n = this.rows.length;
     const el = this.el;
-    // Where the view starts within the rows (negative while the padding above them shows).
-    const viewTop = el.scrollTop - this.top.offsetTop;
+    // Where the view starts within the rows (negative while the padding above them shows); after
+    // the rows changed, where it must start to keep the anchor row in place.
+    let viewTop = el.scrollTop - this.top.offsetTop;
+    const anchorIndex = anchor ? this.rows.findIndex((r) => r.key === anchor.key) : -1;
+    if (anchor && anchorIndex >= 0) viewTop = this.offsetOf(anchorIndex) - anchor.shift;
     const viewHeight = el.clientHeight || 600;
     // The first row whose bottom is below the top of the view, and the last one above its bottom.
     let first = 0;
@@ -117,6 +140,7 @@ export class VirtualLog {
     for (let k = to; k < n; k++) below += this.height(k);
     this.bottom.style.height = `${below}px`;
 
+    if (!stick && first < NEAR_TOP_ROWS && n > 0) this.nearTop();
     if (stick) {
       el.scrollTop = el.scrollHeight;
     } else if (anchorKey !== undefined) {
