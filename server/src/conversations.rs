@@ -108,11 +108,28 @@ pub async fn ingest_new_with(
     } else if outcome.conversation_created {
         publish_conversation(state, &outcome.conversation, None).await;
     }
-    if outcome.message_created {
+    // A duplicate (a platform's redelivery, a widget's resend after no ack) is announced again:
+    // the node that committed the original may have died between its commit and its publish,
+    // and then this retry is the only chance the holder is told. Clients deduplicate by id.
+    {
+        // The holder the ingest transaction read may be stale: a requeue and an assignment can
+        // commit between its read and its commit, and the new holder's history load can run
+        // before this message is committed — the push would then go to the old holder and the
+        // new one miss the message. Push to whoever holds it now, read after the commit: if it
+        // changes after this read, the new holder's history load runs after our commit. (Seen
+        // by tests/faults/node-kill.test.mjs when a dead node's agent's conversations move.)
+        let assignee_id = if outcome.conversation_created {
+            outcome.conversation.assignee_id
+        } else {
+            match state.store.get_conversation(outcome.conversation.tenant_id, outcome.conversation.id).await {
+                Ok(current) => current.assignee_id,
+                Err(_) => outcome.conversation.assignee_id,
+            }
+        };
         publish(state, BusEvent::MessageCreated {
             tenant_id: outcome.conversation.tenant_id,
             conversation_id: outcome.conversation.id,
-            assignee_id: outcome.conversation.assignee_id,
+            assignee_id,
             payload: message_json(&outcome.message),
         })
         .await;
