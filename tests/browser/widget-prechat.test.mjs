@@ -111,6 +111,20 @@ describe('widget pre-chat form, in Chromium', { timeout: 150_000 }, () => {
     assert.ok(await customerPage.locator('#switchboard-widget form.composer').isVisible());
   });
 
+  it('the form speaks Simplified Chinese for a zh-CN visitor', async () => {
+    const ctx = await browser.newContext({ locale: 'zh-CN' });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(WAIT);
+    await page.goto(site.url);
+    await page.locator('#switchboard-widget .launcher').click();
+    const form = page.locator('#switchboard-widget form.prechat');
+    await form.waitFor();
+    assert.deepEqual(await form.locator('.prechat-field > span').allTextContents(), ['您的姓名', '邮箱（选填）', '咨询部门']);
+    assert.equal(await form.locator('button.prechat-start').textContent(), '开始咨询');
+    assert.equal(await form.locator('select[name=department] option').first().textContent(), '请选择…');
+    await ctx.close();
+  });
+
   it('a department that is not offered is refused by the server', async () => {
     // A fresh customer whose stored answers name a team the inbox does not offer.
     const ctx = await browser.newContext({ locale: 'en-US' });
