@@ -8,7 +8,8 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain (`rustup toolchain
 # install nightly`; cargo-fuzz passes nightly-only -Z flags). Without a nightly toolchain,
-# FUZZ_TOOLCHAIN=stable uses the stable compiler with RUSTC_BOOTSTRAP=1.
+# FUZZ_TOOLCHAIN=stable uses the stable compiler with RUSTC_BOOTSTRAP=1 (both work with
+# cargo-fuzz 0.13.2 and Rust 1.95 / nightly).
 #
 # Inputs: the committed seeds (fuzz/seeds/<target>, read only) plus a working corpus
 # (fuzz/corpus/<target>, git-ignored) where libFuzzer keeps what it finds. A crash leaves its
