@@ -81,6 +81,7 @@ test(`Redis FLUSHALL then restart mid-load: ${AGENTS} agents, ${API_CUSTOMERS} A
   flog(`redis-server killed with ${ackedAtStop} messages acknowledged; down for ${REDIS_DOWN_MS} ms`);
   await settle(REDIS_DOWN_MS);
   await redis.start();
+  const ackedAtRestart = acked.length;
   flog('redis-server back, empty');
   // New customers after the restart: their conversations must be routed too.
   const late = Array.from({ length: API_CUSTOMERS }, (_, i) => apiCustomer({ tag: `${tag}-late`, index: i, inboxId: inbox.id, token: inboundToken, nodes, tally, acked }));
@@ -115,6 +116,7 @@ test(`Redis FLUSHALL then restart mid-load: ${AGENTS} agents, ${API_CUSTOMERS} A
     'messages sent': tally.sent,
     'acknowledged (2xx / ack)': tally.acknowledged,
     'acknowledged at flush / at kill': `${ackedAtFlush} / ${ackedAtStop}`,
+    'acknowledged while down / after': `${ackedAtRestart - ackedAtStop} / ${acked.length - ackedAtRestart}`,
     'statuses seen': tally.statuses,
     'network errors (retried)': tally.networkErrors,
     'stored': `${m.stored} of ${acked.length}`,
