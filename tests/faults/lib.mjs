@@ -7,7 +7,7 @@
 // FAULTS_LONG=1 selects the long form: more customers and agents, longer load and longer outages.
 
 import { execFile, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -96,14 +96,17 @@ export async function privateRedis() {
 // ---------------------------------------------------------------------------------------------
 // private PostgreSQL
 
-const PG_BIN = ['/usr/lib/postgresql/15/bin', '/usr/local/bin'].find((d) => existsSync(path.join(d, 'pg_ctl')));
+// Debian keeps the server binaries per major version; the newest installed wins.
+const pgVersions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').filter((v) => /^\d+$/.test(v)).sort((x, y) => y - x) : [];
+const PG_BIN = [...pgVersions.map((v) => `/usr/lib/postgresql/${v}/bin`), '/usr/local/bin', '/usr/bin']
+  .find((d) => existsSync(path.join(d, 'pg_ctl')) && existsSync(path.join(d, 'initdb')));
 
 /**
  * A PostgreSQL cluster of this test alone: initdb into a temp dir, started on a free port with
  * its socket in /tmp. Run as the `postgres` user when we are root (initdb refuses root).
  */
 export async function privatePostgres() {
-  if (!PG_BIN) throw new Error('pg_ctl not found in /usr/lib/postgresql/15/bin or /usr/local/bin');
+  if (!PG_BIN) throw new Error('pg_ctl and initdb not found in /usr/lib/postgresql/*/bin, /usr/local/bin or /usr/bin');
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'sb-faults-pg-'));
   const asRoot = process.getuid && process.getuid() === 0;
