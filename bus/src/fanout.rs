@@ -4,8 +4,9 @@
 //!
 //! The policy: a broadcast channel never blocks the sender. When a subscriber falls more than the
 //! channel's capacity behind, its next `recv` reports `Lagged(n)` and resumes at the oldest event
-//! still buffered. We log the loss and keep streaming — bus events are notifications, and the
-//! client behind that subscriber resyncs from the database. The stream ends only when every
+//! still buffered. We log the loss, hand the subscriber a [`BusEvent::Resync`] in place of what it
+//! missed, and keep streaming — bus events are notifications, and the clients behind that
+//! subscriber resync from the database. The stream ends only when every
 //! sender is gone, i.e. the bus itself was dropped.
 
 use futures::stream::{self, BoxStream, StreamExt};
@@ -25,8 +26,10 @@ pub(crate) fn subscriber_stream(
                 Ok(event) => return Some((event, rx)),
                 Err(RecvError::Lagged(missed)) => {
                     // The publisher already moved on; the missed events are gone for this
-                    // subscriber only. Carry on with the oldest one still buffered.
+                    // subscriber only. Say so in the stream (its consumer tells the clients to
+                    // resync), then carry on with the oldest one still buffered.
                     tracing::warn!(backend, missed, "bus subscriber lagged; skipped events");
+                    return Some((BusEvent::Resync { reason: format!("{missed} bus events skipped") }, rx));
                 }
                 Err(RecvError::Closed) => return None,
             }

@@ -435,6 +435,8 @@ impl Subscriber {
                 channel = %self.channel,
                 "redis bus subscription restored; events published during the outage were not delivered"
             );
+            // ... so this node's clients, whose sockets stayed up, are told to catch up.
+            let _ = self.events.send(BusEvent::Resync { reason: "bus subscription restored after an outage".to_owned() });
         }
         tracing::debug!(channel = %self.channel, "redis bus subscriber stopped");
     }

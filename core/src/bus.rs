@@ -31,6 +31,12 @@ pub enum BusEvent {
     /// a lost one costs nothing). `sender` is `agent` (shown to the customer's widget) or
     /// `contact` (shown to `assignee_id` and to supervisors watching the conversation).
     Typing { tenant_id: TenantId, conversation_id: ConversationId, assignee_id: Option<UserId>, sender: crate::domain::SenderKind },
+    /// Never published: a node's bus hands it to that node's own subscribers when events may
+    /// have been missed — the Redis subscription came back after an outage, or a subscriber fell
+    /// so far behind that events were skipped. The node tells its connected clients to resync
+    /// from their last seen message id, since their sockets never dropped and nothing else would
+    /// make them ask.
+    Resync { reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -323,6 +323,12 @@ export function agentClient({ user, token, nodes, index, onMessage }) {
         agent.held.delete(conv.id);
       }
     });
+    // The node lost bus events on their way to this socket (its Redis was down): catch up on
+    // everything held, from the last seen id — what the console does (it reconnects).
+    c.socket.on('resync', () => {
+      agent.resyncs = (agent.resyncs ?? 0) + 1;
+      for (const id of [...agent.held]) agent.resync(id);
+    });
     c.socket.on('disconnect', () => {
       if (agent.reconnect && !aborted) setTimeout(() => agent.connect().catch((e) => agent.errors.push(e.message)), 100).unref();
     });

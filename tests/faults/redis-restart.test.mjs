@@ -123,6 +123,7 @@ test(`Redis FLUSHALL then restart mid-load: ${AGENTS} agents, ${API_CUSTOMERS} A
     'missing / corrupt': `${m.missing.length} / ${m.corrupt.length}`,
     'duplicates stored': m.duplicates.length,
     'reached the holding agent': `${m.delivered} of ${acked.length}`,
+    'resync notices received by agents': agents.reduce((s, ag) => s + (ag.resyncs ?? 0), 0),
     'agent deliveries live / by sync': `${agents.reduce((s, ag) => s + ag.live, 0)} / ${agents.reduce((s, ag) => s + ag.viaSync, 0)}`,
     'presence keys flushed → rebuilt': `${afterFlush} → ${rebuilt}`,
     'agents by status': Object.fromEntries(statuses),

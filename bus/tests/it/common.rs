@@ -38,6 +38,7 @@ pub fn sample_events() -> Vec<BusEvent> {
             assignee_id: Some(UserId(7)),
             sender: switchboard_core::domain::SenderKind::Contact,
         },
+        BusEvent::Resync { reason: "test".into() },
     ];
     for event in &events {
         match event {
@@ -46,7 +47,8 @@ pub fn sample_events() -> Vec<BusEvent> {
             | BusEvent::AgentUpdated { .. }
             | BusEvent::QueueChanged { .. }
             | BusEvent::DispatchNeeded { .. }
-            | BusEvent::Typing { .. } => {}
+            | BusEvent::Typing { .. }
+            | BusEvent::Resync { .. } => {}
         }
     }
     events

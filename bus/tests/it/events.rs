@@ -26,7 +26,8 @@ fn wire_format_is_tagged_snake_case() {
             json!("agent_updated"),
             json!("queue_changed"),
             json!("dispatch_needed"),
-            json!("typing")
+            json!("typing"),
+            json!("resync")
         ]
     );
 

@@ -51,7 +51,7 @@ fn dispatch(n: i64) -> BusEvent {
 }
 
 /// A subscriber that never reads must neither block the publisher nor the other subscribers;
-/// once it reads again it skips what it missed and keeps receiving.
+/// once it reads again it is told it missed events (`Resync`), skips them and keeps receiving.
 #[tokio::test]
 async fn lagging_subscriber_skips_and_continues() {
     let capacity = 8;
@@ -68,8 +68,11 @@ async fn lagging_subscriber_skips_and_continues() {
     tokio::time::timeout(Duration::from_secs(2), publishing).await.expect("publishing blocked on a slow subscriber");
 
     // The fast subscriber (which also lagged, since nobody read during publishing) and the slow
-    // one both resume at the oldest buffered event and receive the rest in order.
+    // one are both told how much they missed, then resume at the oldest buffered event and
+    // receive the rest in order.
     for subscriber in [&mut fast, &mut slow] {
+        let missed = total - capacity as i64;
+        assert_eq!(expect_event(subscriber).await, BusEvent::Resync { reason: format!("{missed} bus events skipped") });
         let first = expect_event(subscriber).await;
         assert_eq!(first, dispatch(total - capacity as i64), "expected the oldest buffered event after the lag");
         for n in (total - capacity as i64 + 1)..total {

@@ -277,15 +277,29 @@ async fn subscriber_survives_a_killed_pubsub_connection() {
     // Events published during the outage are lost by design; keep publishing until one gets
     // through, which proves the subscriber reconnected and resubscribed.
     let deadline = Instant::now() + Duration::from_secs(15);
+    // The restored subscription also tells this node's subscribers that events were lost, ahead
+    // of anything published afterwards.
     let mut n = 1;
+    let mut resync_first = None;
     let first_after = loop {
         assert!(Instant::now() < deadline, "no event arrived within 15s of killing the pub/sub connection");
         publisher_node.publish(&BusEvent::DispatchNeeded { tenant_id: TenantId(n) }).await.expect("publish");
-        if let Some(event) = next_within(&mut stream, Duration::from_millis(200)).await {
+        let mut got = None;
+        while let Some(event) = next_within(&mut stream, Duration::from_millis(200)).await {
+            if matches!(event, BusEvent::Resync { .. }) {
+                resync_first.get_or_insert(true);
+                continue;
+            }
+            resync_first.get_or_insert(false);
+            got = Some(event);
+            break;
+        }
+        if let Some(event) = got {
             break event;
         }
         n += 1;
     };
+    assert_eq!(resync_first, Some(true), "no Resync before the first event after the reconnect");
     let BusEvent::DispatchNeeded { tenant_id } = first_after else { panic!("unexpected event {first_after:?}") };
     assert!((1..=n).contains(&tenant_id.0), "got {tenant_id:?}, published 1..={n}");
 

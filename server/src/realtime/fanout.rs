@@ -79,6 +79,16 @@ async fn deliver(io: &SocketIo, event: BusEvent) {
             agents.to(format!("sup:{tenant_id}")).emit("queue", &payload).await
         }
         BusEvent::DispatchNeeded { .. } => Ok(()),
+        BusEvent::Resync { reason } => {
+            // Events were lost on the way to this node; its sockets never dropped, so their
+            // clients would not resync by themselves. Every client answers `resync` the way it
+            // answers a reconnect: reload from its last seen message id.
+            tracing::info!(%reason, "telling this node's clients to resync");
+            let notice = serde_json::json!({ "reason": reason });
+            let r1 = agents.emit("resync", &notice).await;
+            let r2 = widgets.emit("resync", &notice).await;
+            r1.and(r2)
+        }
         BusEvent::Typing { tenant_id: _, conversation_id, assignee_id, sender } => {
             let notice = serde_json::json!({ "conversation_id": conversation_id, "sender": sender });
             if sender == SenderKind::Contact {

@@ -194,6 +194,10 @@ export class ConsoleApp {
     this.setConnection(navigator.onLine ? "connecting" : "offline");
 
     socket.on("hello", (hello: { user: User; conversations: ConversationView[] }) => this.onHello(hello));
+    // The server lost events on their way to this socket (its bus was down): catch up the way a
+    // reconnect does — hello, then sync from the last seen id — a little spread out so a whole
+    // node's consoles do not ask at the same instant.
+    socket.on("resync", () => setTimeout(() => this.reconnectNow(), Math.random() * 2_000));
     socket.on("conversation", (c: ConversationView) => {
       this.watchDialog?.onConversation(c);
       this.onConversation(c);

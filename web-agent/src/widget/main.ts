@@ -173,6 +173,9 @@ class ChatWidget {
       },
     });
     this.socket = socket;
+    // The server lost events on their way to this socket (its bus was down): reconnect, which
+    // syncs from the last seen message id; spread out so a node's widgets do not ask at once.
+    socket.on("resync", () => setTimeout(() => { socket.disconnect(); socket.connect(); }, Math.random() * 2_000));
     socket.on("session", ({ session, conversation_id, prechat }: { session: string; conversation_id: number | null; prechat?: PrechatConfig | null }) => {
       localStorage.setItem(this.storageKey("session"), session);
       this.connectError = "";
