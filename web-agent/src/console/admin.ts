@@ -1,7 +1,7 @@
 //! The admin screens: inboxes (list, create, edit each platform's settings and secrets, the
 //! webhook URL to paste into the platform with a copy button, and the auto-responder flow JSON
-//! editor), teams (create, members, the routing policy JSON editor) and users (create, role and
-//! capacity). Everything goes through the REST API; validation errors are shown as the server
+//! editor), teams (create, members, the routing policy JSON editor) and users (create, role,
+//! capacity, skills with proficiency 1–5 and per-channel capacity caps). Everything goes through the REST API; validation errors are shown as the server
 //! words them (with JSON paths where it names them).
 
 import { h, replaceChildren } from "../shared/dom";
@@ -15,6 +15,8 @@ type Tab = "inboxes" | "teams" | "users" | "canned";
 const TABS: Tab[] = ["inboxes", "teams", "users", "canned"];
 const KINDS: ChannelKind[] = ["web", "api", "telegram", "whatsapp", "messenger", "instagram", "line", "wechat"];
 const ROLES: Role[] = ["agent", "supervisor", "admin"];
+/** A user as `GET /users` returns it, with the routing fields the shared type leaves out. */
+type AdminUser = User & { skills?: Record<string, number>; channel_capacity?: Partial<Record<ChannelKind, number>> };
 /** Kinds whose platform calls `POST|GET /webhooks/{inbox_id}` (docs/channels.md). */
 const WEBHOOK_KINDS: ReadonlySet<ChannelKind> = new Set(["telegram", "whatsapp", "messenger", "instagram", "line", "wechat"]);
 
@@ -62,9 +64,11 @@ export class AdminView {
   private el: HTMLElement | null = null;
   private inboxes: Inbox[] = [];
   private teams: Team[] = [];
-  private users: User[] = [];
+  private users: AdminUser[] = [];
   private selectedInbox: number | "new" | null = null;
   private selectedTeam: number | null = null;
+  /** The user whose skills and channel caps are open for editing. */
+  private selectedUser: number | null = null;
   private created: CreatedInbox | null = null;
   private notice = "";
 
@@ -83,7 +87,7 @@ export class AdminView {
   private async reload(): Promise<void> {
     try {
       [this.inboxes, this.teams, this.users] = await Promise.all([
-        this.rest.get<Inbox[]>("/inboxes"), this.rest.get<Team[]>("/teams"), this.rest.get<User[]>("/users"),
+        this.rest.get<Inbox[]>("/inboxes"), this.rest.get<Team[]>("/teams"), this.rest.get<AdminUser[]>("/users"),
       ]);
       this.notice = "";
     } catch (e) {
@@ -561,7 +565,7 @@ export class AdminView {
     const t = this.i18n.t.bind(this.i18n);
     const roleSelect = (current: Role, name = "role") => h("select", { name, "aria-label": t("admin.user.role") },
       ...ROLES.map((r) => h("option", { value: r, selected: r === current }, t(`role.${r}`))));
-    const rows = this.users.map((u) => {
+    const rows = this.users.flatMap((u) => {
       const role = roleSelect(u.role);
       const capacity = h("input", { type: "number", min: 0, max: 1000, name: "capacity", value: u.capacity, "aria-label": t("admin.user.capacity") });
       const error = h("span", { class: "form-error", role: "alert" });
@@ -580,10 +584,16 @@ export class AdminView {
           }
         },
       }, t("admin.save"));
-      return h("tr", { "data-user": u.id },
+      const open = this.selectedUser === u.id;
+      const skills = h("button", {
+        type: "button", class: `ghost small user-skills${open ? " active" : ""}`, "aria-expanded": String(open),
+        onclick: () => { this.selectedUser = open ? null : u.id; this.render(); },
+      }, t("admin.user.skills"));
+      const row = h("tr", { "data-user": u.id },
         h("td", null, u.name), h("td", null, u.email), h("td", null, role), h("td", null, capacity),
         h("td", null, h("span", { class: `status-dot s-${u.status}` }), ` ${t(`status.${u.status}`)}`),
-        h("td", null, save, error));
+        h("td", null, save, skills, error));
+      return open ? [row, h("tr", { class: "user-skills-row", "data-user-skills": u.id }, h("td", { colspan: 6 }, this.skillsEditor(u)))] : [row];
     });
     const email = h("input", { name: "email", type: "email", required: true, placeholder: t("login.email") });
     const name = h("input", { name: "name", required: true, placeholder: t("admin.name") });
@@ -610,6 +620,62 @@ export class AdminView {
       h("table", { class: "wb-table users-table" },
         h("thead", null, h("tr", null, ...(["admin.name", "login.email", "admin.user.role", "admin.user.capacity", "status.label", "admin.actions"] as MessageKey[]).map((k) => h("th", null, t(k))))),
         h("tbody", null, ...rows)));
+  }
+
+  /** An agent's skills (name + proficiency 1–5, rows added and removed) and per-channel caps. */
+  private skillsEditor(u: AdminUser): HTMLElement {
+    const t = this.i18n.t.bind(this.i18n);
+    const rows = h("div", { class: "skill-rows" });
+    const empty = h("p", { class: "muted skills-empty" }, t("admin.user.noSkills"));
+    const sync = () => { empty.hidden = rows.childElementCount > 0; };
+    const addRow = (name = "", level: number | string = 3) => {
+      const row: HTMLElement = h("div", { class: "skill-row" },
+        h("input", { name: "skill-name", value: name, maxlength: 64, autocomplete: "off", "aria-label": t("admin.user.skillName"), placeholder: t("admin.user.skillName") }),
+        h("input", { name: "skill-level", type: "number", min: 1, max: 5, step: 1, value: level, "aria-label": t("admin.user.proficiency") }),
+        h("button", { type: "button", class: "ghost small skill-remove", onclick: () => { row.remove(); sync(); } }, t("admin.user.removeSkill")));
+      rows.append(row);
+      sync();
+      return row;
+    };
+    for (const [name, level] of Object.entries(u.skills ?? {})) addRow(name, level);
+    sync();
+    const caps = h("div", { class: "channel-caps" }, ...KINDS.map((k) => h("label", { class: "form-field channel-cap" },
+      h("span", { class: "form-label" }, channelBadge(k, this.i18n), ` ${this.i18n.tDynamic("channel", k)}`),
+      h("input", { type: "number", min: 0, max: 1000, "data-channel-cap": k, value: u.channel_capacity?.[k] ?? null }))));
+    const status = h("div", { class: "editor-status skills-status", role: "status" });
+    const form = h("form", {
+      class: "admin-form skills-form", novalidate: true, "data-user": u.id,
+      onsubmit: async (ev: Event) => {
+        ev.preventDefault();
+        const skills: Record<string, number> = {};
+        rows.querySelectorAll<HTMLElement>(".skill-row").forEach((r) => {
+          const name = (r.querySelector("[name=skill-name]") as HTMLInputElement).value.trim();
+          const level = (r.querySelector("[name=skill-level]") as HTMLInputElement).value;
+          if (name) skills[name] = level === "" ? 0 : Number(level);
+        });
+        const channelCapacity: Record<string, number> = {};
+        form.querySelectorAll<HTMLInputElement>("[data-channel-cap]").forEach((input) => {
+          if (input.value.trim() !== "") channelCapacity[input.dataset.channelCap as string] = Number(input.value);
+        });
+        try {
+          await this.rest.request<User>("PATCH", `/users/${u.id}`, { skills, channel_capacity: channelCapacity });
+          await this.reload();
+          // The editor is redrawn from the server's answer; say so in the new one.
+          this.el?.querySelector(`.skills-form[data-user="${u.id}"] .skills-status`)?.replaceChildren(h("p", { class: "ok" }, t("admin.saved")));
+        } catch (e) {
+          showError(status, e);
+        }
+      },
+    },
+      h("h3", null, t("admin.user.skillsTitle", { name: u.name })),
+      rows, empty,
+      h("div", { class: "form-actions" }, h("button", { type: "button", class: "ghost small skill-add", onclick: () => { (addRow().querySelector("input") as HTMLInputElement).focus(); } }, t("admin.user.addSkill"))),
+      h("h3", null, t("admin.user.channelCaps")),
+      h("p", { class: "muted" }, t("admin.user.channelCapsHint")),
+      caps,
+      h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary skills-save" }, t("admin.save"))),
+      status);
+    return form;
   }
 }
 

@@ -770,7 +770,7 @@ export class ConsoleApp {
         }
         textarea.focus();
       },
-    }, this.tray().button(c.id, locked), textarea, h("button", { type: "submit", class: "primary", disabled: locked }, t("reply.send")));
+    }, this.tray().button(c.id, locked), emojiPicker(textarea, this.i18n, locked), textarea, h("button", { type: "submit", class: "primary", disabled: locked }, t("reply.send")));
     replaceChildren(composer,
       this.notice ? h("p", { class: "error", role: "alert" }, this.notice) : null,
       locked ? h("p", { class: "locked", "data-locked": "offer" }, t("offer.replyLocked")) : null,
@@ -971,4 +971,69 @@ function loadJson<T>(key: string): T | null {
   } catch {
     return null;
   }
+}
+
+/** Common emoji offered by the reply box's picker. */
+const EMOJI = [
+  "😀", "😃", "😄", "😁", "😊", "🙂", "😉", "😍", "🥰", "😘",
+  "😅", "😂", "🤣", "😇", "🤔", "😐", "😮", "😢", "😭", "😡",
+  "🙏", "👍", "👎", "👌", "👋", "👏", "🙌", "💪", "🤝", "✌️",
+  "❤️", "💙", "🎉", "✨", "🔥", "⭐", "✅", "❌", "⚠️", "📦",
+  "🚚", "💳", "📞", "📧", "⏰", "☕",
+];
+
+/**
+ * The reply box's emoji button: opens a grid; a click inserts the emoji at the caret (replacing
+ * any selection) as if typed, so the draft is kept. Escape or a click outside closes it.
+ */
+function emojiPicker(textarea: HTMLTextAreaElement, i18n: I18n, disabled: boolean): HTMLElement {
+  const label = i18n.t("emoji.button");
+  let onDoc: ((ev: Event) => void) | null = null;
+  const close = (refocus = false) => {
+    grid.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    if (onDoc) {
+      document.removeEventListener("pointerdown", onDoc, true);
+      document.removeEventListener("keydown", onDoc, true);
+      onDoc = null;
+    }
+    if (refocus) textarea.focus();
+  };
+  const insert = (emoji: string) => {
+    const start = textarea.selectionStart ?? textarea.value.length;
+    const end = textarea.selectionEnd ?? start;
+    textarea.focus();
+    textarea.setRangeText(emoji, start, end, "end");
+    textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    close(true);
+  };
+  const grid = h("div", { class: "emoji-grid", role: "dialog", "aria-label": i18n.t("emoji.grid"), hidden: true },
+    ...EMOJI.map((e) => h("button", {
+      type: "button", class: "emoji", "data-emoji": e, "aria-label": e,
+      // Keep the textarea's caret and selection: the button never takes focus from it.
+      onmousedown: (ev: MouseEvent) => ev.preventDefault(),
+      onclick: () => insert(e),
+    }, e)));
+  const button = h("button", {
+    type: "button", class: "ghost emoji-button", title: label, "aria-label": label, "aria-haspopup": "dialog", "aria-expanded": "false", disabled,
+    onmousedown: (ev: MouseEvent) => ev.preventDefault(),
+    onclick: () => {
+      if (!grid.hidden) return close(true);
+      grid.hidden = false;
+      button.setAttribute("aria-expanded", "true");
+      onDoc = (ev: Event) => {
+        if (ev instanceof KeyboardEvent) {
+          if (ev.key === "Escape") {
+            ev.preventDefault();
+            ev.stopPropagation();
+            close(true);
+          }
+        } else if (!wrap.contains(ev.target as Node)) close();
+      };
+      document.addEventListener("pointerdown", onDoc, true);
+      document.addEventListener("keydown", onDoc, true);
+    },
+  }, "😊");
+  const wrap = h("div", { class: "emoji-picker" }, button, grid);
+  return wrap;
 }

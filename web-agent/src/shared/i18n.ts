@@ -333,6 +333,17 @@ const en = {
   "admin.prechat.requireEmail": "Email is required",
   "admin.prechat.departments": "Departments the customer chooses from (the chat joins that team's queue):",
   "admin.prechat.noTeams": "No teams yet: create teams to offer departments.",
+  "admin.user.skills": "Skills & channel caps",
+  "admin.user.skillsTitle": "Skills and per-channel capacity of {name}",
+  "admin.user.skillName": "Skill",
+  "admin.user.proficiency": "Proficiency (1–5)",
+  "admin.user.addSkill": "Add skill",
+  "admin.user.removeSkill": "Remove",
+  "admin.user.noSkills": "No skills yet.",
+  "admin.user.channelCaps": "Per-channel capacity",
+  "admin.user.channelCapsHint": "At most this many conversations of a channel at once; empty means only the overall capacity applies.",
+  "emoji.button": "Insert emoji",
+  "emoji.grid": "Emoji",
 };
 
 export type MessageKey = keyof typeof en;
@@ -668,6 +679,17 @@ const zhCN: Dictionary = {
   "admin.prechat.requireEmail": "邮箱为必填",
   "admin.prechat.departments": "客户可选择的部门（会话进入该团队的队列）：",
   "admin.prechat.noTeams": "暂无团队：创建团队后即可提供部门选择。",
+  "admin.user.skills": "技能与渠道上限",
+  "admin.user.skillsTitle": "{name} 的技能与各渠道容量",
+  "admin.user.skillName": "技能",
+  "admin.user.proficiency": "熟练度（1–5）",
+  "admin.user.addSkill": "添加技能",
+  "admin.user.removeSkill": "移除",
+  "admin.user.noSkills": "暂无技能。",
+  "admin.user.channelCaps": "各渠道容量上限",
+  "admin.user.channelCapsHint": "同一渠道同时最多接待的会话数；留空表示只受总容量限制。",
+  "emoji.button": "插入表情",
+  "emoji.grid": "表情",
 };
 
 export const LOCALES = ["en", "zh-CN"] as const;
