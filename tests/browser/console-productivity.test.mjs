@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  ADMIN_EMAIL, ADMIN_PASSWORD, api, cleanupAll, createAgent, launchBrowser, log, login, screenshot, startServer,
+  ADMIN_EMAIL, ADMIN_PASSWORD, api, cleanupAll, createAgent, launchBrowser, log, login, screenshot, startServer, signIn, apiChannelSays,
 } from './harness.mjs';
 
 const WAIT = 15_000;
@@ -26,29 +26,13 @@ const TEMPLATE = {
   ],
 };
 
-async function signIn(page, url, email, password) {
-  await page.goto(url);
-  await page.locator('input[name=email]').fill(email);
-  await page.locator('input[name=password]').fill(password);
-  await page.locator('form.login-card button[type=submit]').click();
-  await page.locator('.conn-pill[data-connection=connected]').waitFor({ timeout: WAIT });
-}
-
 describe('canned responses, history and resolve with wrap-up, in Chromium', { timeout: 170_000 }, () => {
   let server, adminToken, ann, team, inbox, browser, adminPage, annPage;
   let firstId, secondId;
 
   /** A customer message through the API channel (the team's inbox). */
-  const customerSays = async (messageId, text) => {
-    const res = await fetch(`${server.url}/api/v1/channels/api/${inbox.id}/messages`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${inbox.inbound_token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ message_id: messageId, contact: { id: 'grace-1', name: 'Grace Hopper' }, text }),
-    });
-    const raw = await res.text();
-    assert.ok(res.ok, `inbound: ${res.status} ${raw}`);
-    return JSON.parse(raw).conversation_id;
-  };
+  const customerSays = (messageId, text) =>
+    apiChannelSays(server.url, inbox, messageId, { id: 'grace-1', name: 'Grace Hopper' }, text);
 
   before(async () => {
     server = await startServer();

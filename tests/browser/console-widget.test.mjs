@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   ADMIN_EMAIL, ADMIN_PASSWORD, api, cleanupAll, createAgent, launchBrowser, log, login, screenshot, settle,
-  startCustomerSite, startServer,
+  startCustomerSite, startServer, signIn,
 } from './harness.mjs';
 
 const WAIT = 15_000;
@@ -18,14 +18,6 @@ const widgetTexts = (page) => page.locator('#switchboard-widget .msg[data-messag
 /** Texts of the stored messages in the console's open conversation. */
 const consoleTexts = (page) => page.locator('.log .msg[data-message-id] .bubble').allTextContents();
 const count = (list, text) => list.filter((t) => t === text).length;
-
-async function signIn(page, url, email, password) {
-  await page.goto(url);
-  await page.locator('input[name=email]').fill(email);
-  await page.locator('input[name=password]').fill(password);
-  await page.locator('form.login-card button[type=submit]').click();
-  await page.locator('.conn-pill[data-connection=connected]').waitFor({ timeout: WAIT });
-}
 
 describe('console ↔ widget in Chromium', { timeout: 150_000 }, () => {
   let server, adminToken, agent, site, browser;

@@ -156,6 +156,33 @@ export async function launchBrowser() {
   return browser;
 }
 
+/** Logs into the console at `url` (`/`, `/#wallboard`, `/#admin`) and waits for its socket;
+ * with `available`, then sets the agent available. */
+export async function signIn(page, url, email, password, { available = false } = {}) {
+  await page.goto(url);
+  await page.locator('input[name=email]').fill(email);
+  await page.locator('input[name=password]').fill(password);
+  await page.locator('form.login-card button[type=submit]').click();
+  await page.locator('.conn-pill[data-connection=connected]').waitFor({ timeout: 15_000 });
+  if (available) {
+    await page.locator('.status-select').selectOption('available');
+    await page.locator('.status-select[data-status=available]').waitFor();
+  }
+}
+
+/** A customer's message through the API channel inbox `inbox` ({id, inbound_token}); returns the
+ * conversation id it went to. */
+export async function apiChannelSays(url, inbox, messageId, contact, text) {
+  const res = await fetch(`${url}/api/v1/channels/api/${inbox.id}/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${inbox.inbound_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ message_id: messageId, contact, text }),
+  });
+  const raw = await res.text();
+  if (!res.ok) throw new Error(`inbound: ${res.status} ${raw}`);
+  return JSON.parse(raw).conversation_id;
+}
+
 /** Saves a screenshot under artifacts/ and, if `docsName` is given, copies it to docs/screenshots/. */
 export async function screenshot(page, name, docsName) {
   mkdirSync(ARTIFACTS, { recursive: true });

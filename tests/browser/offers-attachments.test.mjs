@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import {
   ADMIN_EMAIL, ADMIN_PASSWORD, api, cleanupAll, createAgent, launchBrowser, log, login, screenshot, settle,
-  startCustomerSite, startServer,
+  startCustomerSite, startServer, signIn,
 } from './harness.mjs';
 
 const WAIT = 15_000;
@@ -40,16 +40,6 @@ function recordAlerts() {
     osc.start = (...a) => { window.__alerts.tones++; return start(...a); };
     return osc;
   };
-}
-
-async function signIn(page, url, email, password) {
-  await page.goto(url);
-  await page.locator('input[name=email]').fill(email);
-  await page.locator('input[name=password]').fill(password);
-  await page.locator('form.login-card button[type=submit]').click();
-  await page.locator('.conn-pill[data-connection=connected]').waitFor({ timeout: WAIT });
-  await page.locator('.status-select').selectOption('available');
-  await page.locator('.status-select[data-status=available]').waitFor();
 }
 
 async function customerWrites(page, siteUrl, text) {
@@ -114,7 +104,7 @@ describe('offers and attachments in Chromium', { timeout: 170_000 }, () => {
   after(cleanupAll);
 
   it('(a) an offer shows with a countdown; the agent accepts, replies, the customer gets it', async () => {
-    await signIn(pageA, `${server.url}/`, agentA.email, agentA.password);
+    await signIn(pageA, `${server.url}/`, agentA.email, agentA.password, { available: true });
     await customerWrites(cust1, site.url, 'Hello, is the Trail Tent waterproof?');
 
     const card = pageA.locator('.offers .offer-card');
@@ -157,7 +147,7 @@ describe('offers and attachments in Chromium', { timeout: 170_000 }, () => {
 
   it('(b) a rejected offer goes to the other agent, in a second browser context', async () => {
     await api(server.url, adminToken, 'POST', `/teams/${team.id}/members`, { user_id: agentB.user.id });
-    await signIn(pageB, `${server.url}/`, agentB.email, agentB.password);
+    await signIn(pageB, `${server.url}/`, agentB.email, agentB.password, { available: true });
     await customerWrites(cust2, site.url, 'Do you ship to Norway?');
 
     // Whichever agent the router picks first rejects; the other must get the offer next.

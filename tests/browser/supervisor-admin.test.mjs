@@ -10,18 +10,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   ADMIN_EMAIL, ADMIN_PASSWORD, api, cleanupAll, createAgent, launchBrowser, log, login, rand, screenshot, settle,
-  startCustomerSite, startServer,
+  startCustomerSite, startServer, signIn,
 } from './harness.mjs';
 
 const WAIT = 15_000;
-
-async function signIn(page, url, email, password) {
-  await page.goto(url);
-  await page.locator('input[name=email]').fill(email);
-  await page.locator('input[name=password]').fill(password);
-  await page.locator('form.login-card button[type=submit]').click();
-  await page.locator('.conn-pill[data-connection=connected]').waitFor({ timeout: WAIT });
-}
 
 /** Polls `probe` (async) until it returns a truthy value; fails after `ms`. */
 async function until(probe, what, ms = WAIT) {

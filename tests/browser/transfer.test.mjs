@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   ADMIN_EMAIL, ADMIN_PASSWORD, api, cleanupAll, createAgent, launchBrowser, log, login, screenshot, settle,
-  startCustomerSite, startServer,
+  startCustomerSite, startServer, signIn,
 } from './harness.mjs';
 
 const WAIT = 15_000;
@@ -15,16 +15,6 @@ const OWN_NOTE = 'Customer already waited two days for the refund';
 const TRANSFER_NOTE = 'Refund approved by finance, please confirm the shipping address';
 
 const widgetTexts = (page) => page.locator('#switchboard-widget .msg[data-message-id] .bubble').allTextContents();
-
-async function signIn(page, url, email, password) {
-  await page.goto(url);
-  await page.locator('input[name=email]').fill(email);
-  await page.locator('input[name=password]').fill(password);
-  await page.locator('form.login-card button[type=submit]').click();
-  await page.locator('.conn-pill[data-connection=connected]').waitFor({ timeout: WAIT });
-  await page.locator('.status-select').selectOption('available');
-  await page.locator('.status-select[data-status=available]').waitFor();
-}
 
 describe('transfer to another agent with a note, in Chromium', { timeout: 150_000 }, () => {
   let server, adminToken, ann, bob, site, browser;
@@ -51,7 +41,7 @@ describe('transfer to another agent with a note, in Chromium', { timeout: 150_00
   after(cleanupAll);
 
   it('the customer writes; A gets the conversation', async () => {
-    await signIn(annPage, `${server.url}/`, ann.email, ann.password);
+    await signIn(annPage, `${server.url}/`, ann.email, ann.password, { available: true });
     await customerPage.goto(site.url);
     await customerPage.locator('#switchboard-widget .launcher').click();
     await customerPage.locator('#switchboard-widget .status[data-connection=online]').waitFor();
@@ -62,7 +52,7 @@ describe('transfer to another agent with a note, in Chromium', { timeout: 150_00
     conversationId = Number(await item.first().getAttribute('data-conversation'));
     await annPage.locator('.log .msg.inbound').filter({ hasText: 'Where is my refund?' }).waitFor();
     // B comes online only now, so the conversation is A's.
-    await signIn(bobPage, `${server.url}/`, bob.email, bob.password);
+    await signIn(bobPage, `${server.url}/`, bob.email, bob.password, { available: true });
   });
 
   it('A adds an internal note; it shows as a note', async () => {

@@ -6,36 +6,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  ADMIN_EMAIL, ADMIN_PASSWORD, api, cleanupAll, createAgent, launchBrowser, log, login, screenshot, startServer,
+  ADMIN_EMAIL, ADMIN_PASSWORD, api, cleanupAll, createAgent, launchBrowser, log, login, screenshot, startServer, signIn, apiChannelSays,
 } from './harness.mjs';
 
 const WAIT = 15_000;
 
-async function signIn(page, url, email, password, available = true) {
-  await page.goto(url);
-  await page.locator('input[name=email]').fill(email);
-  await page.locator('input[name=password]').fill(password);
-  await page.locator('form.login-card button[type=submit]').click();
-  await page.locator('.conn-pill[data-connection=connected]').waitFor({ timeout: WAIT });
-  if (available) {
-    await page.locator('.status-select').selectOption('available');
-    await page.locator('.status-select[data-status=available]').waitFor();
-  }
-}
-
 describe('wallboard drill-down, watch and reassign, in Chromium', { timeout: 150_000 }, () => {
   let server, adminToken, ann, bob, inbox, browser, annPage, bobPage, supPage, conversationId;
 
-  const customerSays = async (messageId, text) => {
-    const res = await fetch(`${server.url}/api/v1/channels/api/${inbox.id}/messages`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${inbox.inbound_token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ message_id: messageId, contact: { id: 'watched-1', name: 'Linus T' }, text }),
-    });
-    const raw = await res.text();
-    assert.ok(res.ok, `inbound: ${res.status} ${raw}`);
-    return JSON.parse(raw).conversation_id;
-  };
+  const customerSays = (messageId, text) =>
+    apiChannelSays(server.url, inbox, messageId, { id: 'watched-1', name: 'Linus T' }, text);
 
   before(async () => {
     server = await startServer();
@@ -58,12 +38,12 @@ describe('wallboard drill-down, watch and reassign, in Chromium', { timeout: 150
   after(cleanupAll);
 
   it('the wallboard shows service level, speed of answer and the chart from live data', async () => {
-    await signIn(supPage, `${server.url}/#wallboard`, ADMIN_EMAIL, ADMIN_PASSWORD, false);
+    await signIn(supPage, `${server.url}/#wallboard`, ADMIN_EMAIL, ADMIN_PASSWORD);
     await supPage.locator('.wb-tiles [data-metric=waiting] .tile-value').waitFor();
-    await signIn(annPage, `${server.url}/`, ann.email, ann.password);
+    await signIn(annPage, `${server.url}/`, ann.email, ann.password, { available: true });
     conversationId = await customerSays('w-1', 'Kernel panic on boot');
     await annPage.locator(`.conv-item[data-conversation="${conversationId}"]`).waitFor();
-    await signIn(bobPage, `${server.url}/`, bob.email, bob.password);
+    await signIn(bobPage, `${server.url}/`, bob.email, bob.password, { available: true });
     // Answered at once: service level 100 %, a speed of answer in seconds.
     await supPage.locator('.wb-tiles [data-metric=service-level] .tile-value').filter({ hasText: /^100\s?%$/ }).waitFor();
     const asa = await supPage.locator('.wb-tiles [data-metric=asa] .tile-value').textContent();
