@@ -77,8 +77,9 @@ if [[ "${LOADGEN_SKIP_POSTGRES:-0}" != 1 ]]; then
   dbs+=(postgres)
 fi
 
-# The Node.js reference server of the `peer` scenario (Socket.IO 4, pg), from the npm registry.
-if wants peer; then
+# The Node.js reference server of `peer` and `connections --target node` (Socket.IO 4, pg), from
+# the npm registry.
+if wants peer || wants connections; then
   if ! command -v node >/dev/null 2>&1; then
     echo "peer: Node.js is needed for the reference server (apt-get install nodejs npm)" >&2
     exit 2
@@ -106,6 +107,7 @@ if [[ $smoke == 1 ]]; then
   fi
   if wants connections; then
     run connections --db sqlite --results-dir "$out" --sizes 50,150 --agents 3 --settle 0.5
+    run connections --target node --results-dir "$out" --sizes 50,150 --settle 0.5
   fi
   if wants routing; then
     run routing --results-dir "$out" --agents 2000 --duration 3 --check-every 2000
@@ -137,6 +139,8 @@ else
   fi
   if wants connections; then
     run connections --db sqlite --results-dir "$out" --sizes 2000,6000 --hold 30
+    # The same idle connections on the Node.js + Socket.IO reference server (load-tests/baselines).
+    run connections --target node --results-dir "$out" --sizes 2000,6000 --hold 30
   fi
   if wants routing; then
     run routing --results-dir "$out" --agents 2000 --duration 20

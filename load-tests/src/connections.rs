@@ -42,6 +42,16 @@ pub struct ConnectionsArgs {
     /// Seconds to hold all connections at the end (more than 25 s spans a ping round).
     #[arg(long, default_value_t = 0.0)]
     pub hold: f64,
+    /// The server measured: Switchboard, or the Node.js + Socket.IO reference server of the
+    /// `peer` scenario (load-tests/baselines; its `/agent` namespace, a room per connection).
+    #[arg(long, value_enum, default_value = "switchboard")]
+    pub target: crate::peer::Target,
+    /// The reference server's directory (with `--target node`).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/baselines"))]
+    pub baseline_dir: std::path::PathBuf,
+    /// The Node.js binary (with `--target node`).
+    #[arg(long, default_value = "node")]
+    pub node_bin: String,
 }
 
 /// Runs the scenario; returns `Ok(true)` when every connection opened and stayed open.
@@ -62,23 +72,40 @@ pub async fn run(args: ConnectionsArgs, pinning: Pinning) -> anyhow::Result<bool
         }
         _ => {}
     }
-    let name = args.common.name.clone().unwrap_or_else(|| format!("connections-{}", args.common.db.as_str()));
+    let name = args.common.name.clone().unwrap_or_else(|| match args.target {
+        crate::peer::Target::Switchboard => format!("connections-{}", args.common.db.as_str()),
+        crate::peer::Target::Node => "connections-node".to_string(),
+    });
     println!(
         "connections: {name}, sizes {sizes:?}, {} agents' tokens, {} handshakes at once",
         args.agents, args.concurrency
     );
     println!("pinning: {}", pinning.description);
-    let server = Server::start(&args.common.server_options(&pinning, &name)).await?;
-    println!("server pid {} at {}", server.pid, server.base_url);
-
-    let outcome = drive(&args, &server, &sizes).await;
-    let exit = server.stop().await;
-    let mut figures = outcome?;
-    figures["server_log"] = json!({ "graceful_stop": exit.graceful, "warn_or_error_lines": exit.warn_lines.len(), "first": exit.warn_lines.iter().take(5).collect::<Vec<_>>() });
+    let (figures, warn_lines) = match args.target {
+        crate::peer::Target::Switchboard => {
+            let server = Server::start(&args.common.server_options(&pinning, &name)).await?;
+            println!("server pid {} at {}", server.pid, server.base_url);
+            let outcome = drive(&args, &sizes, server.pid, &server.base_url, Some(&server.base_url)).await;
+            let exit = server.stop().await;
+            let mut figures = outcome?;
+            figures["server_log"] = json!({ "graceful_stop": exit.graceful, "warn_or_error_lines": exit.warn_lines.len(), "first": exit.warn_lines.iter().take(5).collect::<Vec<_>>() });
+            (figures, exit.warn_lines)
+        }
+        crate::peer::Target::Node => {
+            let node =
+                crate::peer::start_node(&args.baseline_dir, &args.node_bin, None, &pinning, &args.common.results_dir, &name)
+                    .await?;
+            println!("node pid {} at {}", node.pid(), node.base_url());
+            let outcome = drive(&args, &sizes, node.pid(), node.base_url(), None).await;
+            node.stop(&args.common.pg_addr).await;
+            (outcome?, Vec::new())
+        }
+    };
     let ok = figures["verdict"]["ok"].as_bool().unwrap_or(false);
 
     let mut result = crate::report::header("connections", &pinning.description);
     result["parameters"] = json!({
+        "target": args.target.as_str(),
         "db": args.common.db.as_str(), "sizes": sizes, "agents": args.agents, "concurrency": args.concurrency,
         "settle_secs": args.settle, "hold_secs": args.hold,
     });
@@ -86,29 +113,43 @@ pub async fn run(args: ConnectionsArgs, pinning: Pinning) -> anyhow::Result<bool
     result["figures"] = figures;
     let path = crate::report::write(&args.common.results_dir, &name, &result)?;
     print_summary(&result);
-    if !exit.warn_lines.is_empty() {
-        println!("server logged {} WARN/ERROR line(s), first: {}", exit.warn_lines.len(), exit.warn_lines[0]);
+    if let Some(first) = warn_lines.first() {
+        println!("server logged {} WARN/ERROR line(s), first: {first}", warn_lines.len());
     }
     println!("results: {}", path.display());
     Ok(ok)
 }
 
-async fn drive(args: &ConnectionsArgs, server: &Server, sizes: &[usize]) -> anyhow::Result<Value> {
-    let rss_at_start = server.rss_bytes()?;
-    let api = Api::new(&server.base_url, 8)?;
-    let admin = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.context("admin login")?;
-    let agents: Vec<_> = futures::stream::iter(0..args.agents)
-        .map(|i| {
-            let (api, admin) = (api.clone(), admin.clone());
-            async move { api.create_agent(&admin, &format!("idle-{i}"), 10).await }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    let tokens: Vec<String> = agents.into_iter().map(|a| a.map(|a| a.token)).collect::<anyhow::Result<_>>()?;
+/// `switchboard_api`: Switchboard's base URL, whose agents' tokens the connections use; `None`
+/// for the reference server, whose `/agent` takes `{pair}` and answers nothing on connect.
+async fn drive(
+    args: &ConnectionsArgs,
+    sizes: &[usize],
+    pid: u32,
+    base_url: &str,
+    switchboard_api: Option<&str>,
+) -> anyhow::Result<Value> {
+    let rss = || crate::server::rss_of(pid);
+    let rss_at_start = rss()?;
+    let tokens: Vec<String> = match switchboard_api {
+        Some(url) => {
+            let api = Api::new(url, 8)?;
+            let admin = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.context("admin login")?;
+            let agents: Vec<_> = futures::stream::iter(0..args.agents)
+                .map(|i| {
+                    let (api, admin) = (api.clone(), admin.clone());
+                    async move { api.create_agent(&admin, &format!("idle-{i}"), 10).await }
+                })
+                .buffer_unordered(4)
+                .collect()
+                .await;
+            agents.into_iter().map(|a| a.map(|a| a.token)).collect::<anyhow::Result<_>>()?
+        }
+        None => Vec::new(),
+    };
 
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
-    let baseline_rss = server.rss_bytes()?;
+    let baseline_rss = rss()?;
     println!(
         "RSS {:.1} MiB at start, {:.1} MiB after setup (baseline)",
         rss_at_start as f64 / 1048576.0,
@@ -124,9 +165,13 @@ async fn drive(args: &ConnectionsArgs, server: &Server, sizes: &[usize]) -> anyh
         let started = Instant::now();
         let results: Vec<_> = futures::stream::iter(from..size)
             .map(|i| {
-                let base = server.base_url.clone();
-                let token = tokens[i % tokens.len()].clone();
-                async move { open_idle(&base, token).await }
+                let base = base_url.to_string();
+                let auth = match tokens.is_empty() {
+                    false => json!({ "token": tokens[i % tokens.len()] }),
+                    true => json!({ "pair": i }),
+                };
+                let wait_hello = !tokens.is_empty();
+                async move { open_idle(&base, auth, wait_hello).await }
             })
             .buffer_unordered(args.concurrency)
             .collect()
@@ -148,7 +193,7 @@ async fn drive(args: &ConnectionsArgs, server: &Server, sizes: &[usize]) -> anyh
             }
         }
         tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
-        let rss = server.rss_bytes()?;
+        let rss = rss()?;
         let open_now = clients.iter().filter(|c| c.is_open()).count();
         println!(
             "  {size:>6} target: opened {opened} in {connect_secs:.2} s ({:.0}/s), {open_now} open, RSS {:.1} MiB",
@@ -170,7 +215,7 @@ async fn drive(args: &ConnectionsArgs, server: &Server, sizes: &[usize]) -> anyh
         tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
     }
     let open_at_end = clients.iter().filter(|c| c.is_open()).count();
-    let rss_at_end = server.rss_bytes()?;
+    let rss_at_end = rss()?;
     let total = clients.len();
     // Close in bounded batches so the server sees orderly disconnects.
     let closing: Vec<SioClient> = std::mem::take(&mut clients);
@@ -203,20 +248,19 @@ async fn drive(args: &ConnectionsArgs, server: &Server, sizes: &[usize]) -> anyh
     }))
 }
 
-/// Opens one `/agent` connection and waits for its `hello` (so the server finished its
-/// per-connection work), then stops listening to its events.
-async fn open_idle(base: &str, token: String) -> Result<SioClient, sio::SioError> {
+/// Opens one `/agent` connection and, with `wait_hello`, waits for its `hello` (so the server
+/// finished its per-connection work), then stops listening to its events. (The reference
+/// server sends nothing on connect; its namespace connect already ran its handler.)
+async fn open_idle(base: &str, auth: Value, wait_hello: bool) -> Result<SioClient, sio::SioError> {
     let (tx, mut rx) = mpsc::channel(16);
     let client = sio::connect(
         base,
-        ConnectOptions {
-            namespace: "/agent".into(),
-            auth: json!({ "token": token }),
-            timeout: Duration::from_secs(30),
-            events: Some(tx),
-        },
+        ConnectOptions { namespace: "/agent".into(), auth, timeout: Duration::from_secs(30), events: Some(tx) },
     )
     .await?;
+    if !wait_hello {
+        return Ok(client);
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {

@@ -58,7 +58,7 @@ pub enum Target {
 }
 
 impl Target {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Target::Switchboard => "switchboard",
             Target::Node => "node",
@@ -144,25 +144,25 @@ struct Customer {
 }
 
 /// A server under test: Switchboard (via [`Server`]) or the Node.js reference process.
-enum Running {
+pub(crate) enum Running {
     Switchboard(Server),
     Node { child: Child, pid: u32, base_url: String, pg_db: Option<String> },
 }
 
 impl Running {
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         match self {
             Running::Switchboard(s) => s.pid,
             Running::Node { pid, .. } => *pid,
         }
     }
-    fn base_url(&self) -> &str {
+    pub(crate) fn base_url(&self) -> &str {
         match self {
             Running::Switchboard(s) => &s.base_url,
             Running::Node { base_url, .. } => base_url,
         }
     }
-    async fn stop(self, pg_addr: &str) {
+    pub(crate) async fn stop(self, pg_addr: &str) {
         match self {
             Running::Switchboard(s) => {
                 s.stop().await;
@@ -245,51 +245,65 @@ async fn start_target(args: &PeerArgs, target: Target, pinning: &Pinning, name: 
             Ok(Running::Switchboard(Server::start(&opts).await?))
         }
         Target::Node => {
-            let script = args.baseline_dir.join("server.mjs");
-            if !args.baseline_dir.join("node_modules").exists() {
-                bail!("{}: run `npm install` there first (load-tests/run.sh does)", args.baseline_dir.display());
-            }
-            let pg_db = match args.mode {
-                Mode::Durable => Some(crate::server::create_pg_database(&args.common.pg_addr).await?),
-                Mode::Relay => None,
-            };
-            let mut command = match &pinning.server_cpus {
-                Some(cpus) => {
-                    let mut c = Command::new("taskset");
-                    c.arg("-c").arg(cpus).arg(&args.node_bin);
-                    c
-                }
-                None => Command::new(&args.node_bin),
-            };
-            command.arg(&script).env("PORT", "0");
-            if let Some(db) = &pg_db {
-                command.env("PG_URL", format!("postgres://postgres@{}/{db}", args.common.pg_addr));
-            }
-            let log = args.common.results_dir.join(format!("{name}.node.log"));
-            std::fs::create_dir_all(&args.common.results_dir)?;
-            let mut child = command
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::from(std::fs::File::create(&log)?))
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("spawning {} {}", args.node_bin, script.display()))?;
-            let pid = child.id().ok_or_else(|| anyhow!("node exited at once"))?;
-            let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?).lines();
-            let base_url = tokio::time::timeout(Duration::from_secs(30), async {
-                while let Some(line) = lines.next_line().await? {
-                    if let Some(url) = line.strip_prefix("listening on ") {
-                        return Ok(url.trim().to_string());
-                    }
-                }
-                Err(anyhow!("node exited before listening (log: {})", log.display()))
-            })
-            .await
-            .map_err(|_| anyhow!("node printed no address within 30 s"))??;
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            Ok(Running::Node { child, pid, base_url, pg_db })
+            let pg = (args.mode == Mode::Durable).then_some(args.common.pg_addr.as_str());
+            start_node(&args.baseline_dir, &args.node_bin, pg, pinning, &args.common.results_dir, name).await
         }
     }
+}
+
+/// Starts the Node.js reference server (`baseline_dir/server.mjs`) pinned like Switchboard's
+/// server; with `pg_addr`, on a fresh Postgres database it drops at stop.
+pub(crate) async fn start_node(
+    baseline_dir: &std::path::Path,
+    node_bin: &str,
+    pg_addr: Option<&str>,
+    pinning: &Pinning,
+    results_dir: &std::path::Path,
+    name: &str,
+) -> anyhow::Result<Running> {
+    let script = baseline_dir.join("server.mjs");
+    if !baseline_dir.join("node_modules").exists() {
+        bail!("{}: run `npm install` there first (load-tests/run.sh does)", baseline_dir.display());
+    }
+    let pg_db = match pg_addr {
+        Some(addr) => Some(crate::server::create_pg_database(addr).await?),
+        None => None,
+    };
+    let mut command = match &pinning.server_cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpus).arg(node_bin);
+            c
+        }
+        None => Command::new(node_bin),
+    };
+    command.arg(&script).env("PORT", "0");
+    if let (Some(db), Some(addr)) = (&pg_db, pg_addr) {
+        command.env("PG_URL", format!("postgres://postgres@{addr}/{db}"));
+    }
+    let log = results_dir.join(format!("{name}.node.log"));
+    std::fs::create_dir_all(results_dir)?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log)?))
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("spawning {node_bin} {}", script.display()))?;
+    let pid = child.id().ok_or_else(|| anyhow!("node exited at once"))?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?).lines();
+    let base_url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok(url.trim().to_string());
+            }
+        }
+        Err(anyhow!("node exited before listening (log: {})", log.display()))
+    })
+    .await
+    .map_err(|_| anyhow!("node printed no address within 30 s"))??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Running::Node { child, pid, base_url, pg_db })
 }
 
 async fn run_target(args: &PeerArgs, target: Target, pinning: &Pinning, name: &str) -> anyhow::Result<Value> {

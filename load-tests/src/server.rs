@@ -184,15 +184,7 @@ impl Server {
 
     /// The server's resident set size in bytes (`VmRSS` of /proc/PID/status).
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).context("reading /proc/PID/status")?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS line"))?;
-        let kib: u64 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow!("bad VmRSS line: {line}"))?;
-        Ok(kib * 1024)
+        rss_of(self.pid)
     }
 
     /// Total CPU time (user + system) the server used so far, in seconds (from /proc/PID/stat,
@@ -228,6 +220,15 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// Resident set size of process `pid` in bytes (`VmRSS` of /proc/PID/status).
+pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/PID/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS line"))?;
+    let kib: u64 =
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or_else(|| anyhow!("bad VmRSS line: {line}"))?;
+    Ok(kib * 1024)
 }
 
 /// Total CPU seconds of every process whose `comm` is `name` (exited backends are not counted).
