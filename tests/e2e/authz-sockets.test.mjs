@@ -22,7 +22,8 @@
 //   custZ       widget customer of CB (tenant B's web inbox)
 //
 // Targets: C1 (held by agentA), CB (tenant B, queued), C404 (an id that exists nowhere), FRESH (a
-// conversation of its own per cell, held by agentA: for state-changing events such as resolve).
+// conversation of its own per cell, held by agentA: for state-changing events such as resolve),
+// OFFER1 / OFFER2 (offered to agentA, not yet accepted; made when their first row runs).
 //
 // REVOKED (further down) covers rights taken away while a socket stays open: a supervisor demoted
 // to agent, then logged out. Its `// BUG:` cells record today's behaviour, not the wanted one.
@@ -70,6 +71,12 @@ const MATRIX = [
   ['/agent',  'typing',        'C1',          'refused', 'ok',        'forbidden', 'ok',        'ok',        'not_found', 'refused',   'refused',   'refused'],
   ['/agent',  'typing',        'CB',          'refused', 'not_found', 'not_found', 'not_found', 'not_found', 'ok',        'refused',   'refused',   'refused'],
   ['/agent',  'typing',        'C404',        'refused', 'not_found', 'not_found', 'not_found', 'not_found', 'not_found', 'refused',   'refused',   'refused'],
+  // OFFER1 / OFFER2: a conversation offered to agentA (team queue with auto_accept false). In every
+  // row the cells expecting a denial run before the ones expecting ok, so a denied call that still
+  // took the offer shows up as the holder's ok turning into conflict.
+  ['/agent',  'reply',         'OFFER1',      'refused', 'conflict',  'forbidden', 'ok',        'ok',        'not_found', 'refused',   'refused',   'refused'],
+  ['/agent',  'offer:accept',  'OFFER1',      'refused', 'ok',        'conflict',  'conflict',  'conflict',  'not_found', 'refused',   'refused',   'refused'],
+  ['/agent',  'offer:reject',  'OFFER2',      'refused', 'ok',        'conflict',  'conflict',  'conflict',  'not_found', 'refused',   'refused',   'refused'],
   // C1 is assigned, not offered: nobody can take (or bounce) it through the offer events.
   ['/agent',  'offer:accept',  'C1',          'refused', 'conflict',  'conflict',  'conflict',  'conflict',  'not_found', 'refused',   'refused',   'refused'],
   ['/agent',  'offer:accept',  'CB',          'refused', 'not_found', 'not_found', 'not_found', 'not_found', 'conflict',  'refused',   'refused',   'refused'],
@@ -105,6 +112,8 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
   const socks = {}; // caller → connected client (agents and customers)
   const customers = {}; // custX/Y/Z → {inboxId, widgetKey, session, conversationId, ownTexts}
   let widgetB; // {inboxId, widgetKey}
+  let widgetOffer; // tenant A's web inbox whose team queue offers (auto_accept false)
+  const offers = {}; // OFFER1 / OFFER2 → conversation id, made on first use
   const conv = {}; // C1, C2, CB → id
   const fresh = []; // conversations held by agentA, one per FRESH cell
   const tenantAConversations = new Set();
@@ -149,6 +158,14 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
     widgetB = { inboxId: findKey(inboxB, 'id'), widgetKey: findKey(inboxB, 'widget_key') };
     assert.ok(widgetB.inboxId && widgetB.widgetKey, `tenant B's web inbox: ${JSON.stringify(inboxB)}`);
 
+    // A team whose queue offers instead of assigning, with its own web inbox; agentA is its member.
+    const team = await apiOk(server.url, adminToken, 'POST', '/teams', { name: 'Offers' }, [201]);
+    await apiOk(server.url, adminToken, 'PUT', `/teams/${team.id}/policy`, { auto_accept: false, offer_timeout_ms: 120_000 }, [200]);
+    await apiOk(server.url, adminToken, 'POST', `/teams/${team.id}/members`, { user_id: users.agentA.user.id }, [204]);
+    const offerInbox = await apiOk(server.url, adminToken, 'POST', '/inboxes', { name: 'Web offers', kind: 'web', settings: {} }, [201]);
+    widgetOffer = { inboxId: findKey(offerInbox, 'id'), widgetKey: findKey(offerInbox, 'widget_key') };
+    await apiOk(server.url, adminToken, 'PATCH', `/inboxes/${widgetOffer.inboxId}`, { team_id: team.id }, [200]);
+
     // Agent sockets; only agentA is available, so every tenant-A conversation goes to agentA.
     for (const c of ['agentA', 'agentB', 'sup', 'admin', 'otherAdmin']) {
       socks[c] = await connectAgent(server.url, users[c].token);
@@ -179,6 +196,17 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
   });
 
   after(cleanupAll);
+
+  /** A new customer on the offering inbox; resolves once its conversation is offered to agentA. */
+  async function offeredToAgentA() {
+    const n = await newCustomer(widgetOffer.inboxId, widgetOffer.widgetKey, 'offer');
+    tenantAConversations.add(n.conversationId);
+    await waitFor(async () => {
+      const c = await apiOk(server.url, adminToken, 'GET', `/conversations/${n.conversationId}`);
+      return findKey(c, 'state') === 'offered' && findKey(c, 'assignee_id') === users.agentA.user.id;
+    }, 10_000, `conversation ${n.conversationId} offered to agentA`);
+    return n.conversationId;
+  }
 
   /** Tries to connect and reports 'ok' or 'refused' (closing the socket again). */
   async function tryConnect(namespace, auth) {
@@ -248,6 +276,7 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
     const s = socks[caller];
     let id = { C1: conv.C1, CB: conv.CB, C404 }[target];
     if (target === 'FRESH') id = fresh.shift();
+    if (target.startsWith('OFFER')) id = offers[target] ??= await offeredToAgentA();
     assert.ok(id || target === 'self', `no conversation for target ${target}`);
     let ack;
     switch (event) {
@@ -273,6 +302,11 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
       case 'offer:accept':
       case 'offer:reject':
         ack = await s.request(event, { conversation_id: id });
+        if (ack.ok) {
+          assert.equal(ack.conversation.id, id);
+          if (event === 'offer:accept') assert.deepEqual([ack.conversation.state, ack.conversation.assignee_id], ['assigned', users[caller].user.id]);
+          else assert.notEqual(ack.conversation.assignee_id, users[caller].user.id, JSON.stringify(ack.conversation));
+        }
         break;
       case 'resolve':
         ack = await s.request('resolve', { conversation_id: id, reason: 'resolved' });
@@ -309,7 +343,10 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
         if (got !== expected[i]) failures.push(`${ns} ${event} ${target} × ${caller}: expected ${expected[i]}, got ${got}`);
       };
       if (event === 'typing') await Promise.all(CALLERS.map(run));
-      else for (const [i, caller] of CALLERS.entries()) await run(caller, i);
+      else {
+        const order = [...CALLERS.entries()];
+        for (const [i, caller] of [...order.filter(([i]) => expected[i] !== 'ok'), ...order.filter(([i]) => expected[i] === 'ok')]) await run(caller, i);
+      }
     }
     log(`${MATRIX.length} rows × ${CALLERS.length} callers: ${cells} cells checked`);
     assert.deepEqual(failures, [], `cells that differ from the matrix:\n${failures.join('\n')}`);
