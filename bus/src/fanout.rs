@@ -21,18 +21,16 @@ pub(crate) fn subscriber_stream(
     backend: &'static str,
 ) -> BoxStream<'static, BusEvent> {
     stream::unfold(rx, move |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(event) => return Some((event, rx)),
-                Err(RecvError::Lagged(missed)) => {
-                    // The publisher already moved on; the missed events are gone for this
-                    // subscriber only. Say so in the stream (its consumer tells the clients to
-                    // resync), then carry on with the oldest one still buffered.
-                    tracing::warn!(backend, missed, "bus subscriber lagged; skipped events");
-                    return Some((BusEvent::Resync { reason: format!("{missed} bus events skipped") }, rx));
-                }
-                Err(RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(event) => Some((event, rx)),
+            Err(RecvError::Lagged(missed)) => {
+                // The publisher already moved on; the missed events are gone for this
+                // subscriber only. Say so in the stream (its consumer tells the clients to
+                // resync); the next item is the oldest event still buffered.
+                tracing::warn!(backend, missed, "bus subscriber lagged; skipped events");
+                Some((BusEvent::Resync { reason: format!("{missed} bus events skipped") }, rx))
             }
+            Err(RecvError::Closed) => None,
         }
     })
     .boxed()

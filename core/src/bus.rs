@@ -37,6 +37,12 @@ pub enum BusEvent {
     /// from their last seen message id, since their sockets never dropped and nothing else would
     /// make them ask.
     Resync { reason: String },
+    /// A user's rights changed (role, password) or one of their login sessions ended: every node
+    /// closes that user's `/agent` sockets — with `token_hash`, only those opened with that
+    /// session. A socket is authorized once, at connect, so this is what makes a demotion or a
+    /// logout take effect on live connections; the clients reconnect and are authorized afresh,
+    /// or refused.
+    AccessChanged { tenant_id: TenantId, user_id: UserId, token_hash: Option<String> },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,8 +25,9 @@
 // conversation of its own per cell, held by agentA: for state-changing events such as resolve),
 // OFFER1 / OFFER2 (offered to agentA, not yet accepted; made when their first row runs).
 //
-// REVOKED (further down) covers rights taken away while a socket stays open: a supervisor demoted
-// to agent, then logged out. Its `// BUG:` cells record today's behaviour, not the wanted one.
+// REVOKED (further down) covers rights taken away while a socket is open: a supervisor demoted
+// to agent, then logged out. The server closes the sockets that hold the old rights (bus event
+// `AccessChanged`), and a new connect is authorized afresh.
 //
 // A last test greps `s.on("…")` (and the offer loop) in server/src/realtime/{agent,widget}.rs so
 // an event added there without a row here fails.
@@ -375,20 +376,20 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
   // logged out. Columns: the socket opened before the change, a socket opened after it.
   // prettier-ignore
   const REVOKED = [
-    //  change       event      target   open socket   new socket
-    ['demoted',   'connect', 'self',   'ok',         'ok'],
-    ['demoted',   'sync',    'C1',     'ok',         'forbidden'], // BUG: the open socket keeps the supervisor's rights (role read once, at connect)
-    ['demoted',   'watch',   'C1',     'ok',         'forbidden'], // BUG: same
-    ['demoted',   'reply',   'C1',     'ok',         'forbidden'], // BUG: same
-    ['demoted',   'live conversation event', 'a new conversation', 'ok', 'denied'], // BUG: the open socket stays in the tenant's supervisor room and keeps receiving every conversation's updates
-    ['logged out', 'connect', 'self',  'ok',         'refused'],
-    ['logged out', 'sync',    'C1',    'ok',         'refused'],   // BUG: logout ends the token, not the sockets opened with it
-    ['logged out', 'reply',   'C1',    'ok',         'refused'],   // BUG: same
+    //  change       event      target   socket open before the change   socket opened after it
+    ['demoted',   'connect', 'self',   'closed',     'ok'],
+    ['demoted',   'sync',    'C1',     'closed',     'forbidden'],
+    ['demoted',   'watch',   'C1',     'closed',     'forbidden'],
+    ['demoted',   'reply',   'C1',     'closed',     'forbidden'],
+    ['demoted',   'live conversation event', 'a new conversation', 'closed', 'denied'],
+    ['logged out', 'connect', 'self',  'closed',     'refused'],
+    ['logged out', 'sync',    'C1',    'closed',     'refused'],
+    ['logged out', 'reply',   'C1',    'closed',     'refused'],
   ];
 
   it('rights taken away while a socket is open (demotion, logout)', async () => {
     const s2 = await createAgent(server.url, adminToken, { role: 'supervisor', capacity: 5 });
-    const open = await connectAgent(server.url, s2.token);
+    let open = await connectAgent(server.url, s2.token);
     await open.next('hello');
     const failures = [];
     const check = (row, col, got) => {
@@ -401,15 +402,20 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
       if (event === 'reply') return code(await client.request('reply', { conversation_id: conv.C1, text: 'after the change', client_message_id: `rv-${++seq}` }));
       throw new Error(event);
     };
+    // What the socket that was open before the change can still do: nothing, once closed.
+    const onOpen = async (fn) => (open.socket.connected ? fn(open) : 'closed');
     let fresh2;
     for (const change of ['demoted', 'logged out']) {
+      if (change === 'logged out') open = fresh2; // opened after the demotion, with the same session
       if (change === 'demoted') await apiOk(server.url, adminToken, 'PATCH', `/users/${s2.user.id}`, { role: 'agent' }, [200]);
       else await apiOk(server.url, s2.token, 'POST', '/auth/logout', undefined, [204]);
+      // The server closes the open socket through its bus; give that a moment (bounded).
+      for (let i = 0; i < 30 && open.socket.connected; i++) await settle(100);
       fresh2 = undefined;
       for (const row of REVOKED.filter((r) => r[0] === change)) {
         const event = row[1];
         if (event === 'connect') {
-          check(row, 'open', open.socket.connected ? 'ok' : 'refused');
+          check(row, 'open', open.socket.connected ? 'ok' : 'closed');
           try {
             fresh2 = await connectAgent(server.url, s2.token, { timeoutMs: 5_000 });
             await fresh2.next('hello');
@@ -422,10 +428,10 @@ describe('Socket.IO authorization matrix (SQLite)', { timeout: 120_000 }, () => 
           const n = await newCustomer(server.inboxId, server.widgetKey, 'after demotion');
           tenantAConversations.add(n.conversationId);
           const seen = (c) => c.next('conversation', (x) => x.id === n.conversationId, 2_000).then(() => 'ok', () => 'denied');
-          check(row, 'open', await seen(open));
+          check(row, 'open', await onOpen(seen));
           check(row, 'new', fresh2 ? await seen(fresh2) : 'refused');
         } else {
-          check(row, 'open', await act(open, event));
+          check(row, 'open', await onOpen((c) => act(c, event)));
           check(row, 'new', fresh2 ? await act(fresh2, event) : 'refused');
         }
       }

@@ -39,6 +39,7 @@ pub fn sample_events() -> Vec<BusEvent> {
             sender: switchboard_core::domain::SenderKind::Contact,
         },
         BusEvent::Resync { reason: "test".into() },
+        BusEvent::AccessChanged { tenant_id: TenantId(5), user_id: UserId(9), token_hash: Some("ab12".into()) },
     ];
     for event in &events {
         match event {
@@ -48,7 +49,8 @@ pub fn sample_events() -> Vec<BusEvent> {
             | BusEvent::QueueChanged { .. }
             | BusEvent::DispatchNeeded { .. }
             | BusEvent::Typing { .. }
-            | BusEvent::Resync { .. } => {}
+            | BusEvent::Resync { .. }
+            | BusEvent::AccessChanged { .. } => {}
         }
     }
     events

@@ -27,7 +27,8 @@ fn wire_format_is_tagged_snake_case() {
             json!("queue_changed"),
             json!("dispatch_needed"),
             json!("typing"),
-            json!("resync")
+            json!("resync"),
+            json!("access_changed")
         ]
     );
 

@@ -147,9 +147,18 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     ),
     security(("bearer" = []))
 )]
-pub async fn logout(State(state): State<AppState>, _principal: Principal, headers: HeaderMap) -> ApiResult<StatusCode> {
+pub async fn logout(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> ApiResult<StatusCode> {
     if let Some(token) = bearer_token(&headers).filter(|t| t.starts_with("sbs_")) {
-        state.store.delete_session(&token_hash(token)).await?;
+        let hash = token_hash(token);
+        state.store.delete_session(&hash).await?;
+        // The sockets opened with this session end with it, on every node.
+        if let Some(user) = &principal.user {
+            crate::conversations::publish(
+                &state,
+                switchboard_core::bus::BusEvent::AccessChanged { tenant_id: user.tenant_id, user_id: user.id, token_hash: Some(hash) },
+            )
+            .await;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::domain::{AgentStatus, ChannelKind, NewUser, Role, User, UserPatch};
+use switchboard_core::bus::BusEvent;
 use switchboard_core::ids::UserId;
 use utoipa::ToSchema;
 
@@ -236,6 +237,12 @@ pub async fn update_user(
     if may_take_more {
         crate::conversations::publish_agent(&state, principal.tenant_id, id).await;
         state.dispatcher.capacity_freed(&state, principal.tenant_id, id).await;
+    }
+    if body.role.is_some() || changed.contains(&"password") {
+        // Open sockets hold the rights they connected with: close them, and the console's
+        // reconnect is authorized with the new role (or the new password's sessions).
+        crate::conversations::publish(&state, BusEvent::AccessChanged { tenant_id: principal.tenant_id, user_id: id, token_hash: None })
+            .await;
     }
     audit::record(&state, &principal, "user.update", "user", id, audit_detail).await;
     Ok(Json(updated))

@@ -35,9 +35,10 @@ use crate::state::AppState;
 use crate::views::conversation_view;
 
 
-/// The authenticated user of a socket, stored in its extensions by the connect middleware.
+/// The authenticated user of a socket and the hash of the login session it was opened with,
+/// stored in its extensions by the connect middleware.
 #[derive(Clone)]
-struct Agent(User);
+struct Agent(User, String);
 
 pub fn register(io: &SocketIo, state: AppState) {
     let auth_state = state.clone();
@@ -50,11 +51,11 @@ pub fn register(io: &SocketIo, state: AppState) {
                 _ => AuthFailed("unauthorized"),
             })?;
             let user = principal.user.ok_or(AuthFailed("unauthorized: a login session is required"))?;
-            s.extensions.insert(Agent(user));
+            s.extensions.insert(Agent(user, crate::auth::token_hash(&auth.token)));
             Ok::<(), AuthFailed>(())
         }
     };
-    let on_connect = move |s: SocketRef, Extension(Agent(user)): Extension<Agent>| {
+    let on_connect = move |s: SocketRef, Extension(Agent(user, _)): Extension<Agent>| {
         let state = state.clone();
         async move { connected(state, s, user).await }
     };
@@ -209,6 +210,20 @@ async fn connected(state: AppState, s: SocketRef, user: User) {
 
 fn current(s: &SocketRef) -> Option<User> {
     s.extensions.get::<Agent>().map(|a| a.0)
+}
+
+/// Closes this node's `/agent` sockets of `user` (only those of one login session, given its
+/// hash): their rights changed or the session ended (`BusEvent::AccessChanged`).
+pub(crate) fn close_sockets_of(io: &SocketIo, user: switchboard_core::ids::UserId, session: Option<&str>) {
+    let Some(agents) = io.of("/agent") else { return };
+    for s in agents.to(format!("user:{user}")).sockets() {
+        let opened_with = s.extensions.get::<Agent>().map(|a| a.1);
+        if session.is_none() || opened_with.as_deref() == session {
+            if let Err(e) = s.disconnect() {
+                tracing::debug!(error = %e, "closing a revoked socket failed (already gone)");
+            }
+        }
+    }
 }
 
 fn replier(s: &SocketRef) -> Result<Replier, ApiError> {

@@ -79,6 +79,10 @@ async fn deliver(io: &SocketIo, event: BusEvent) {
             agents.to(format!("sup:{tenant_id}")).emit("queue", &payload).await
         }
         BusEvent::DispatchNeeded { .. } => Ok(()),
+        BusEvent::AccessChanged { tenant_id: _, user_id, token_hash } => {
+            super::agent::close_sockets_of(io, user_id, token_hash.as_deref());
+            Ok(())
+        }
         BusEvent::Resync { reason } => {
             // Events were lost on the way to this node; its sockets never dropped, so their
             // clients would not resync by themselves. Every client answers `resync` the way it
