@@ -124,6 +124,7 @@ pub async fn launch(settings: Settings, listener: TcpListener, shutdown: Cancell
     workers.spawn(bot::run_sweeper(state.clone()));
     workers.spawn(queue::run_announcer(state.clone()));
     workers.spawn(absence::run(state.clone()));
+    workers.spawn(supervisor::run_channel_health(state.clone(), io.clone()));
     {
         let state = state.clone();
         workers.spawn(async move {

@@ -59,3 +59,37 @@ pub async fn channels(State(state): State<AppState>, principal: Principal) -> Ap
         .collect();
     Ok(Json(views))
 }
+
+/// How often each node pushes its view of channel health to the supervisors connected to it.
+const CHANNELS_PUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The supervisor stream's provider health. Every few seconds each node sends the supervisors
+/// connected to it (the `sup:{tenant}` rooms of `/agent`) `channels [HealthView…]` for their
+/// tenant: the view `GET /supervisor/channels` gives, as this node sees it (health is kept per
+/// node, from the sends it made).
+pub async fn run_channel_health(state: AppState, io: socketioxide::SocketIo) {
+    let mut tick = tokio::time::interval(CHANNELS_PUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        let Some(agents) = io.of("/agent") else { continue };
+        let Ok(rooms) = agents.clone().rooms().await;
+        for room in rooms {
+            let Some(tenant) = room.strip_prefix("sup:").and_then(|t| t.parse::<i64>().ok()) else { continue };
+            let Ok(inboxes) = state.store.list_inboxes(switchboard_core::ids::TenantId(tenant)).await else { continue };
+            let now = now_ms();
+            let views: Vec<HealthView> = inboxes
+                .into_iter()
+                .filter(|i| switchboard_gateway::adapter_for(i.kind).is_some())
+                .map(|i| state.health.view(i.id, now))
+                .collect();
+            if let Err(e) = agents.clone().to(room.to_string()).emit("channels", &views).await {
+                tracing::debug!(error = %e, "channel health push failed");
+            }
+        }
+    }
+}
+
