@@ -275,7 +275,11 @@ async fn open_idle(base: &str, auth: Value, wait_hello: bool) -> Result<SioClien
 fn print_summary(result: &Value) {
     let f = &result["figures"];
     println!();
-    println!("== connections ({}) ==", result["parameters"]["db"].as_str().unwrap_or("?"));
+    let target = match result["parameters"]["target"].as_str() {
+        Some("node") => "node",
+        _ => result["parameters"]["db"].as_str().unwrap_or("?"),
+    };
+    println!("== connections ({target}) ==");
     println!(
         "commit {}  {}  {} × {}",
         result["commit"].as_str().unwrap_or("?"),
